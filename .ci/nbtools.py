@@ -121,6 +121,7 @@ def render_readme() -> str:
     if res.get("outputs"):
         sys.exit("nbtools readme: nbs/index.ipynb has image outputs; README.md supports text outputs only")
     body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+    body = re.sub(r"\]\((images/[^)\s]+)\)", r"](nbs/\1)", body)   # images next to the notebooks, seen from the root
     header = "<!-- generated from nbs/index.ipynb by `python .ci/nbtools.py readme`: edit the notebook, not this file -->\n\n"
     readme = header + body
     leaked = [l for l in readme.splitlines() if _re_directive.match(l)]
@@ -180,6 +181,7 @@ def write_book_source(mathjax: Path | None) -> list[str]:
         nb = process_nb(read_nb(p))
         nbformat.write(nb, str(PROC / p.name))
         names.append(p.stem)
+    if (NBS / "images").is_dir(): shutil.copytree(NBS / "images", PROC / "images")   # figures referenced from markdown
     s = _settings()
     sphinx_cfg = ["    myst_dmath_double_inline: true",
                   "    suppress_warnings: [\"myst.header\"]   # show_doc headings (###) may follow a ## heading"]
