@@ -4,7 +4,7 @@
     python .ci/browser_check.py [--html _build/html] [--out _build/screenshots] [--nbs nbs] [--pages P ...]
 
 Pages are named by notebook stem (`03_kl` -> 03_kl.html, source nbs/03_kl.ipynb); the default is
-00_distributions, 03_kl, 07_evaluate and index. The book folder is served by http.server on a free
+00_distributions, 03_kl, 07_evaluate, 12_reproduce and index. The book folder is served by http.server on a free
 local port; each page is loaded twice by Chromium (`--headless=new`, every host but 127.0.0.1 made
 unresolvable, so nothing comes from a CDN): once with `--dump-dom` and a probe script that the server
 appends to the page (it waits for MathJax's first typeset and records what the page shows), once
@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PAGES = ["00_distributions", "03_kl", "07_evaluate", "index"]
+DEFAULT_PAGES = ["00_distributions", "03_kl", "07_evaluate", "12_reproduce", "index"]
 WIDTH, MAX_HEIGHT, BUDGET_MS = 1280, 32000, 20000
 PROBE = """<script>(function(){
 function done(state){
