@@ -10,7 +10,7 @@ unresolvable, so nothing comes from a CDN): once with `--dump-dom` and a probe s
 appends to the page (it waits for MathJax's first typeset and records what the page shows), once
 with `--screenshot` at the page's full height (<OUT>/<page>.png). A page FAILS when it is missing, when
 MathJax is loaded from a CDN or did not typeset its math (no `mjx-container`, a `.math` element left
-untypeset, a MathJax error, raw `$$`/`\\(`/`\\[` TeX in the visible prose), when an <img> does not load
+untypeset, a MathJax error, raw `$$`/`\\(`/`\\[` TeX or an unrendered Markdown table in the visible prose), when an <img> does not load
 over HTTP as a PNG/JPEG/SVG that the browser decodes or there are fewer figures than the notebook's
 image outputs and markdown images, when nbdev `#|` directive text, the source of a `#| hide`/`#| echo:
 false` cell, a traceback or an error output is visible. One line per page, exit 1 if any page fails.
@@ -169,6 +169,8 @@ def check_page(exe: str, base: str, name: str, nbs: Path, out: Path) -> tuple[li
     if probe["merror"]: fails.append(f"{probe['merror']} MathJax TeX errors (mjx-merror)")
     tex = re.findall(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{\w+\}|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$", probe["prose"])
     if tex: fails.append(f"raw TeX visible in the text: {sorted(set(tex))[:5]}")
+    rows = re.findall(r"\|\s*:?-{3,}:?\s*\|", probe["prose"])
+    if rows: fails.append(f"an unrendered Markdown table in the text ({rows[0]!r}): Markdown outputs need MyST rendering")
 
     n_ok = 0
     for img in probe["imgs"]:

@@ -184,6 +184,7 @@ def write_book_source(mathjax: Path | None) -> list[str]:
     if (NBS / "images").is_dir(): shutil.copytree(NBS / "images", PROC / "images")   # figures referenced from markdown
     s = _settings()
     sphinx_cfg = ["    myst_dmath_double_inline: true",
+                  "    nb_render_markdown_format: myst   # display(Markdown(...)) outputs: MyST, so their tables and math render",
                   "    suppress_warnings: [\"myst.header\"]   # show_doc headings (###) may follow a ## heading"]
     if mathjax is not None:
         found = _find_mathjax(mathjax)
