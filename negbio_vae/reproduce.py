@@ -18,6 +18,7 @@ from .data import data_root, dataset_info, get_dataset
 from .train import TrainConfig, atomic_write, fit, resolve_device
 from .evaluate import (evaluate, extract_features, feature_metrics, inception, inception_weights, probe_accuracy,
                                  representations, shattering_dim)
+from .evaluate import _fork_rng, _images, _model_device   # the device and RNG conventions of chapter 07
 
 # %% auto #0
 __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', 'PAPER_TAB2', 'PAPER_TAB3', 'PAPER_TAB5_K256',
@@ -164,13 +165,13 @@ def inception_score_network(root=None, weights=None) -> tuple[nn.Module, str]:
 @torch.no_grad()
 def reconstructions(model, dataset, seed: int = 0, batch_size: int = 500, device=None) -> torch.Tensor:
     "Eval-mode (exact-sample) reconstructions of every image of `dataset`, on the CPU."
-    device = next(model.parameters()).device if device is None else torch.device(device)
+    device = _model_device(model, device)
     was = model.training; model.eval()
     out = []
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+    with _fork_rng(device):
         torch.manual_seed(seed)
         for b in DataLoader(dataset, batch_size=batch_size):
-            out.append(model((b[0] if isinstance(b, (tuple, list)) else b).to(device)).recon.cpu())
+            out.append(model(_images(b).to(device)).recon.cpu())
     model.train(was)
     return torch.cat(out)
 
