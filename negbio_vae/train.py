@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #5db6a5d0
 from __future__ import annotations
-import csv, functools, io, itertools, json, math, os, random, sys, time, warnings
+import csv, functools, io, itertools, json, math, os, pickle, random, re, sys, time, warnings, zipfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 import numpy as np
@@ -15,10 +15,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['TAU_SCHEDULES', 'TERMS', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'plot_schedules',
-           'EpochBatchSampler', 'atomic_write', 'atomic_save', 'load_checkpoint', 'capture_rng_state',
-           'restore_rng_state', 'resolve_device', 'NonFiniteLossError', 'History', 'FitResult', 'fit',
-           'measure_throughput']
+__all__ = ['TAU_SCHEDULES', 'TERMS', 'WATCHED', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'plot_schedules',
+           'EpochBatchSampler', 'atomic_write', 'atomic_save', 'load_weights', 'load_checkpoint', 'capture_rng_state',
+           'restore_rng_state', 'resolve_device', 'TrainingStopped', 'NonFiniteLossError', 'History', 'FitResult',
+           'fit', 'measure_throughput']
 
 # %% ../nbs/06_train.ipynb #62aeed8f
 def lr_factor(step: int,          # updates taken so far (the factor applies to update `step + 1`)
@@ -193,9 +193,32 @@ def atomic_save(obj, path):
     "torch.save `obj` to `path` atomically (temporary file + fsync + os.replace)."
     atomic_write(path, lambda f: torch.save(obj, f))
 
+def load_weights(path,                  # a file written by torch.save
+                 map_location="cpu",    # passed to torch.load
+                 what: str = "weights"  # what the file should be, for the error message
+                ):
+    "torch.load with `weights_only=True`: tensors and plain containers only; any other file is refused with a ValueError."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{what}: no file at {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)      # "Detected pickle protocol 4": we refuse such files anyway
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:                       # torch's restricted unpickler met something it does not allow
+        m = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
+        why = ("refused by the restricted unpickler: it is not tensors and plain containers (a pickle of other Python "
+               "objects could run code when loaded)")
+        first = m.group(1).strip()[:160] if m else type(e).__name__
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as e:   # truncated, corrupt, not torch.save
+        why, first = "it is truncated, corrupt or not a torch.save file", f"{type(e).__name__}: {str(e).strip()[:160]}"
+    raise ValueError(f"{what}: {path} cannot be loaded with torch.load(weights_only=True): {why} ({first}). "
+                     f"Delete or replace the file.")
+
 def load_checkpoint(path, map_location="cpu") -> dict:
-    "Load a checkpoint written by `fit` (tensors and plain Python containers only: `weights_only=True`)."
-    return torch.load(path, map_location=map_location, weights_only=True)
+    "Load a checkpoint written by `fit` through `load_weights` (tensors and plain containers only)."
+    ck = load_weights(path, map_location, what="checkpoint")
+    if not isinstance(ck, dict): raise ValueError(f"checkpoint: {path} holds a {type(ck).__name__}, not a dict")
+    return ck
 
 # %% ../nbs/06_train.ipynb #c87a9a11
 def capture_rng_state() -> dict:
@@ -223,9 +246,22 @@ def resolve_device(device: str | torch.device | None = None,  # None: cuda if av
         if torch.cuda.is_available(): device = "cuda"
         elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): device = "mps"
         else: device = "cpu"
-    d = torch.device(device)
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ValueError(f"`device` must be a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from e
     if d.type == "cuda" and d.index is None: d = torch.device("cuda", local_rank or 0)
+    _check_available(d)
     return d
+
+def _check_available(d: torch.device):
+    "A ValueError unless the device `d` can be used on this machine."
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"`device`={str(d)!r}: CUDA is not available here (torch {torch.__version__}, "
+                             f"CUDA build {torch.version.cuda or 'none'}, no usable GPU); use 'cpu'")
+        if d.index >= torch.cuda.device_count():
+            raise ValueError(f"`device`={str(d)!r}: this machine has {torch.cuda.device_count()} CUDA device(s), 0..{torch.cuda.device_count() - 1}")
+    elif d.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ValueError(f"`device`={str(d)!r}: Apple's MPS is not available here; use 'cpu'")
 
 # %% ../nbs/06_train.ipynb #04da413b
 def _setup_distributed(cfg) -> tuple:
@@ -278,21 +314,28 @@ def _train_step(net, params, opt, sched, scaler, x, tau, beta, cfg):
 
 # %% ../nbs/06_train.ipynb #2319ff21
 TERMS = ("loss", "recon_loss", "kl_loss")
+WATCHED = TERMS + ("data",)              # what the watcher checks at every update: the loss terms and the batch
 
-class NonFiniteLossError(FloatingPointError):
-    "Training stopped at a non-finite loss; `.step`, `.terms` and `.checkpoint` (the last good one, or None) say where."
-    def __init__(self, step, terms, checkpoint=None, checkpoint_step=None):
-        self.step, self.terms, self.checkpoint = step, terms, checkpoint
+class TrainingStopped(RuntimeError):
+    "The trainer stopped at update `.step` (1-based) for `.reason`; `.checkpoint` is the last good one (or None)."
+    def __init__(self, step, reason, checkpoint=None, checkpoint_step=None):
+        self.step, self.reason, self.checkpoint, self.checkpoint_step = step, reason, checkpoint, checkpoint_step
         where = (f"the last good checkpoint is {checkpoint} (step {checkpoint_step})" if checkpoint is not None
                  else "no checkpoint had been written")
-        named = [t for t in terms if t != "loss"] or list(terms)
-        super().__init__(f"non-finite {' and '.join(named)} at step {step}; training stopped, {where}")
+        super().__init__(f"{reason} at step {step}; training stopped, {where}")
+
+class NonFiniteLossError(TrainingStopped, FloatingPointError):
+    "Training stopped at a non-finite loss term, batch or parameter; `.terms` names them."
+    def __init__(self, step, terms, checkpoint=None, checkpoint_step=None):
+        self.terms = list(terms)
+        named = [t for t in ("data", "parameters") if t in terms] or [t for t in terms if t != "loss"] or list(terms)
+        super().__init__(step, f"non-finite {' and '.join(named)}", checkpoint, checkpoint_step)
 
 class _NonFiniteWatch:
-    "First update (1-based) whose loss terms were not all finite, kept on the device: [step, loss bad, recon bad, kl bad]."
-    def __init__(self, device): self.first = torch.zeros(4, dtype=torch.long, device=device)
-    def update(self, terms, step_t):
-        bad = (~torch.isfinite(terms)).long()
+    "First update (1-based) whose loss terms or batch were not all finite, on the device: [step, loss, recon, kl, data]."
+    def __init__(self, device): self.first = torch.zeros(1 + len(WATCHED), dtype=torch.long, device=device)
+    def update(self, terms, step_t, x):
+        bad = torch.cat([~torch.isfinite(terms), ~torch.isfinite(x).all().view(1)]).long()
         new = (self.first[0] == 0) & (bad.sum() > 0)
         self.first = torch.where(new, torch.cat([step_t.view(1), bad]), self.first)
     def error(self, world, checkpoint=None, checkpoint_step=None):
@@ -304,7 +347,7 @@ class _NonFiniteWatch:
         rows = [r.tolist() for r in rows if r[0] > 0]
         if not rows: return None
         step, *flags = min(rows)
-        return NonFiniteLossError(step, [t for t, b in zip(TERMS, flags) if b], checkpoint, checkpoint_step)
+        return NonFiniteLossError(step, [t for t, b in zip(WATCHED, flags) if b], checkpoint, checkpoint_step)
     def check(self, *args):
         if (e := self.error(*args)) is not None: raise e
 
@@ -433,6 +476,17 @@ def fit(model: nn.Module,                 # any model with the shared interface 
     return _run(net, raw, params, opt, sched, scaler, loader, sampler, val_loader, st, cfg, device, rank, world, owns_group,
                 ckpt, spe, T, stop, B, beta_target)
 
+# %% ../nbs/06_train.ipynb #189893be
+def _stop_for(e, watch, x, params, step, world, checkpoint, checkpoint_step):
+    "The trainer's error for exception `e` raised inside update `step` (1-based), or None to re-raise `e` unchanged."
+    if (err := watch.error(world, checkpoint, checkpoint_step)) is not None: return err
+    bad = [name for name, ok in (("data", bool(torch.isfinite(x).all())),
+                                 ("parameters", all(bool(torch.isfinite(p).all()) for p in params))) if not ok]
+    if bad: return NonFiniteLossError(step, bad, checkpoint, checkpoint_step)
+    if isinstance(e, (ValueError, torch.OutOfMemoryError)):
+        return TrainingStopped(step, f"{type(e).__name__}: {e}", checkpoint, checkpoint_step)
+    return None
+
 # %% ../nbs/06_train.ipynb #0146cd8b
 def _run(net, raw, params, opt, sched, scaler, loader, sampler, val_loader, st, cfg, device, rank, world, owns_group,
          ckpt, spe, T, stop, B, beta_target) -> FitResult:
@@ -445,12 +499,14 @@ def _run(net, raw, params, opt, sched, scaler, loader, sampler, val_loader, st, 
             for batch in _epoch_batches(loader, sampler, st.epoch, st.pos):
                 tau = temperature_at(st.step, T, cfg.tau_start, cfg.tau_end, cfg.tau_anneal_frac, cfg.tau_schedule)
                 beta = beta_at(st.step, beta_target, B)
-                try: terms = _train_step(net, params, opt, sched, scaler, _images(batch).to(device, non_blocking=True), tau, beta, cfg)
+                x = _images(batch).to(device, non_blocking=True)
+                try: terms = _train_step(net, params, opt, sched, scaler, x, tau, beta, cfg)
                 except Exception as e:
-                    if (err := watch.error(world, ckpt if last_ckpt is not None else None, last_ckpt)) is not None: raise err from e
-                    raise
+                    err = _stop_for(e, watch, x, params, st.step + 1, world, ckpt if last_ckpt is not None else None, last_ckpt)
+                    if err is None: raise
+                    raise err from e
                 st.step, st.pos = st.step + 1, st.pos + 1
-                step_t += 1; watch.update(terms, step_t); st.acc += terms; st.n_acc += 1
+                step_t += 1; watch.update(terms, step_t, x); st.acc += terms; st.n_acc += 1
                 if st.pos == spe:
                     st.epoch, st.pos = st.epoch + 1, 0
                     if val_loader is not None and st.epoch % cfg.val_every == 0:
@@ -466,7 +522,7 @@ def _run(net, raw, params, opt, sched, scaler, loader, sampler, val_loader, st, 
                     _save_checkpoint(ckpt, raw, opt, sched, scaler, st, cfg, rank, world, elapsed)
                     last_ckpt = st.step
                 if st.step >= stop: break
-    except NonFiniteLossError:
+    except TrainingStopped:
         if rank == 0 and ckpt is not None: st.history.write(ckpt.parent)
         raise
     finally:
