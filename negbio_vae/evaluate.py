@@ -15,6 +15,7 @@ from tqdm import tqdm
 from .distributions import overdispersion_index
 from .models import dead_neuron_ratio
 from .data import data_root
+from .train import load_weights
 
 # %% auto #0
 __all__ = ['FIDELITY_WEIGHTS', 'FID_TORCHSCRIPT', 'INCEPTION_FEATURES', 'GENERATION_METRICS', 'ssim_per_image', 'latent_odi',
@@ -168,6 +169,12 @@ def inception_weights(weights=None,   # a weights file (torch-fidelity .pth or t
         return p
     return next((p for p in _inception_candidates(root) if p.is_file()), None)
 
+def _tensor_dict(state, path):
+    "`state` if it is a dict of tensors (a state dict), else a ValueError naming `path`."
+    if not (isinstance(state, dict) and state and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
+        raise ValueError(f"`weights`: {path} holds a {type(state).__name__}, not a state dict (names -> tensors)")
+    return state
+
 def _is_torchscript(path: Path) -> bool:
     "Whether `path` is a TorchScript archive (a zip holding code/), not a state dict."
     if not zipfile.is_zipfile(path): return False
@@ -231,10 +238,16 @@ def inception(feature: int = 2048,     # 64, 192, 768 or 2048: the layer whose (
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)          # torch.jit.load is deprecated in favour of torch.export
             ts = torch.jit.load(str(path), map_location="cpu")
-        src = io.BytesIO()
-        torch.save(ts.state_dict(), src); src.seek(0)
+        state = ts.state_dict()
+    elif path is not None: state = _tensor_dict(load_weights(path, what="`weights` (Inception)"), path)
+    else:                                                           # download=True: with weights_only=True, unlike torch-fidelity
+        from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+        state = _tensor_dict(torch.hub.load_state_dict_from_url(URL_INCEPTION_V3, map_location="cpu", file_name=FIDELITY_WEIGHTS,
+                                                                weights_only=True), FIDELITY_WEIGHTS)
+    src = io.BytesIO()                  # torch-fidelity torch.loads its argument with weights_only=False: hand it only our bytes
+    torch.save(state, src); src.seek(0)
     feats = [str(feature)] + (["logits_unbiased"] if logits else [])
-    net = _inception_class()("inception-v3-compat", feats, src if src is not None else (None if path is None else str(path)), antialias=antialias)
+    net = _inception_class()("inception-v3-compat", feats, src, antialias=antialias)
     net.num_features, net.has_logits = feature, bool(torch.isfinite(net.fc.weight).all())
     return net
 

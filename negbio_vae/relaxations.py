@@ -6,14 +6,16 @@
 from __future__ import annotations
 import functools, math, os, warnings
 import torch
+import torch.nn.functional as F
 from torch.distributions import Distribution, Poisson, constraints
 from .distributions import NegativeBinomial, _as_float_tensor
 
 # %% auto #0
-__all__ = ['INDICATORS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'sigmoid', 'cubic', 'soft_indicator', 'plot_indicators',
-           'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense', 'plot_eat_schematic', 'eat_half_width',
-           'eat_window_poisson', 'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson', 'relaxed_poisson',
-           'relaxed_nb', 'RelaxedPoisson', 'RelaxedNegativeBinomial', 'plot_relaxed_nb']
+__all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'sigmoid', 'cubic',
+           'soft_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense',
+           'plot_eat_schematic', 'eat_half_width', 'poisson_sample', 'window_moments', 'eat_window_poisson',
+           'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson', 'relaxed_poisson', 'relaxed_nb', 'RelaxedPoisson',
+           'RelaxedNegativeBinomial', 'plot_relaxed_nb']
 
 # %% ../nbs/01_relaxations.ipynb #b6cbcf9d
 def sigmoid(u: torch.Tensor) -> torch.Tensor:
@@ -134,7 +136,8 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
                 n_arrivals: int | None = None, # number of arrivals M; None chooses it from `tol`
                 tol: float = 1e-4,        # bound on E|truncated - untruncated relaxed count| when M is chosen
                 validate: bool = True,    # check that rates are finite and >= 0
-                chunk_elements: int = 2**22 # arrivals x elements drawn at once (memory per chunk)
+                chunk_elements: int = 2**22, # arrivals x elements drawn at once (memory per chunk)
+                max_arrivals: int = 2**20   # refuse a call that needs more arrivals per element (time ~ M x numel)
                ) -> torch.Tensor:
     "EAT by drawing the first M arrivals: sum over t_m of f((1 - t_m)/tau), differentiable in `rate`."
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
@@ -147,6 +150,10 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
         if validate: _validate_min(lo, "rate")
         if not math.isfinite(m): raise ValueError(f"`rate` must be finite, got a maximum of {r.max().item()}")
         n_arrivals = int(m)
+        if n_arrivals > _check_count(max_arrivals, "max_arrivals"):
+            raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs M={n_arrivals} arrivals per "
+                             f"element, above `max_arrivals`={max_arrivals}: raise `max_arrivals`, or use the window "
+                             f"sampler (eat_poisson's default), whose work is bounded at any rate")
     elif validate: _validate_min(rate.detach().amin().item(), "rate")
     if tau == 0: return torch.poisson(rate.detach())
     pos = rate > 0
@@ -158,9 +165,14 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
 def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
               temperature: float,       # tau > 0
               indicator: str = "cubic", # 'cubic' or 'sigmoid'
-              n_arrivals: int = 100     # M arrivals (the papers: M = invCDF_{max rate}(0.999), `campbell.papers_upper_bound`)
+              n_arrivals: int = 100,    # M arrivals (the papers: M = invCDF_{max rate}(0.999), `campbell.papers_upper_bound`)
+              max_elements: int = 2**28 # refuse a call whose dense tensor would hold more elements (memory ~ 12 bytes each)
              ) -> torch.Tensor:
     "Reference EAT as in the papers' code: dense (M, *rate.shape) arrival times, differentiated by autograd."
+    _check_count(n_arrivals, "n_arrivals")
+    if n_arrivals * rate.numel() > _check_count(max_elements, "max_elements"):
+        raise ValueError(f"`n_arrivals`={n_arrivals} x {rate.numel()} elements of `rate` = {n_arrivals * rate.numel()} "
+                         f"arrival times, above `max_elements`={max_elements}: raise `max_elements`, or use eat_poisson")
     t = torch.empty((n_arrivals,) + rate.shape, dtype=rate.dtype, device=rate.device).exponential_().cumsum(0) / rate
     return soft_indicator((1 - t) / temperature, indicator).sum(0)
 
@@ -196,6 +208,45 @@ def eat_half_width(rate: torch.Tensor,        # Poisson rates (>= 0)
     x = (tol / (2 * rate * temperature)).clamp(max=math.log(2))       # = log 2 where rate*tau is tiny (or 0)
     return torch.log(torch.expm1(x)).neg().clamp(min=0)
 
+# %% ../nbs/01_relaxations.ipynb #f51594a9
+POISSON_NORMAL_ABOVE = 2.0**40   # poisson_sample: the rounded normal above this rate (torch.poisson overflows from 2**63)
+CLT_POINTS = 2**20               # eat_window_poisson: elements expecting more window points are drawn by the CLT
+
+def poisson_sample(rate: torch.Tensor) -> torch.Tensor:
+    "Poisson draws at `rate` (no gradient); above `POISSON_NORMAL_ABOVE` the rounded normal round(rate + sqrt(rate) xi)."
+    big = rate > POISSON_NORMAL_ABOVE
+    exact = torch.poisson(torch.where(big, torch.zeros_like(rate), rate))
+    return torch.where(big, (rate + rate.sqrt() * torch.randn_like(rate)).round().clamp(min=0), exact)
+
+def _antiderivatives(u, indicator):
+    "(f, A_f, A_f2) at u: the indicator and antiderivatives of f and f**2 (the cubic's for u in [-1, 1])."
+    if indicator == "cubic":
+        w = (u + 1) / 2
+        return w * w * (3 - 2 * w), 2 * w**3 - w**4, 3.6 * w**5 - 4 * w**6 + 8 / 7 * w**7
+    return torch.sigmoid(u), F.softplus(u), F.softplus(u) - torch.sigmoid(u)
+
+def window_moments(L: torch.Tensor,     # the window is u ~ U(-L, hi)
+                   hi: torch.Tensor,
+                   tau: float,          # temperature (g(u) = f'(u) (1 - tau u))
+                   indicator: str = "cubic"
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    "(m_f, v_f, m_g, c_fg): mean and variance of f(u), mean of g(u), Cov(f, g), for u ~ U(-L, hi), in float64."
+    a, b = -L.double(), hi.double()
+    (fa, Afa, A2a), (fb, Afb, A2b) = _antiderivatives(a, indicator), _antiderivatives(b, indicator)
+    n = b - a
+    m_f, e_f2 = (Afb - Afa) / n, (A2b - A2a) / n
+    m_g = (fb * (1 - tau * b) - fa * (1 - tau * a) + tau * (Afb - Afa)) / n
+    e_fg = (fb**2 * (1 - tau * b) - fa**2 * (1 - tau * a) + tau * (A2b - A2a)) / (2 * n)
+    return m_f, (e_f2 - m_f**2).clamp(min=0), m_g, e_fg - m_f * m_g
+
+def _clt_window_sums(counts, L, hi, tau, indicator):
+    "The window sums (S_f, S_g) given `counts` points, drawn from their normal approximation (see above)."
+    m_f, v_f, m_g, c = window_moments(L, hi, tau, indicator)
+    n = counts.double()
+    dev = (n * v_f).sqrt() * torch.randn_like(n)
+    beta = torch.where(v_f > 0, c / v_f, torch.zeros_like(v_f))
+    return (n * m_f + dev).clamp(min=0).to(L.dtype), (n * m_g + beta * dev).to(L.dtype)
+
 # %% ../nbs/01_relaxations.ipynb #e4a594af
 def _window_sums_torch(counts, L, hi, tau, indicator, chunk_points):
     "Per-element sums of f(u_j) and f'(u_j)(1 - tau u_j) over counts[i] uniform points u_j on [-L, hi]: ragged, segment_reduce."
@@ -225,11 +276,14 @@ def _window_sums_torch(counts, L, hi, tau, indicator, chunk_points):
 class _EATWindow(torch.autograd.Function):
     "Windowed EAT: exact-in-law relaxed count (cubic) and its pathwise derivative, O(numel) saved state."
     @staticmethod
-    def forward(ctx, rate, tau, indicator, tol, chunk_points, kernel):
+    def forward(ctx, rate, tau, indicator, tol, chunk_points, kernel, clt_points):
         L = eat_half_width(rate, tau, indicator, tol)
         hi = L.clamp(max=1 / tau)                                   # u = (1 - s)/tau <= 1/tau since s >= 0
-        z = torch.poisson(rate * (1 - tau * L).clamp(min=0))        # N_a: arrivals before the window count 1
-        counts = torch.poisson(rate * tau * (hi + L))               # N_W
+        z = poisson_sample(rate * (1 - tau * L).clamp(min=0))      # N_a: arrivals before the window count 1
+        mu_w = rate * tau * (hi + L)
+        big = mu_w > clt_points                                     # busy windows: the CLT draw (bounded work)
+        n_all = poisson_sample(mu_w)                                # N_W
+        counts = torch.where(big, torch.zeros_like(n_all), n_all)
         zw = None
         if kernel != "torch":
             try: zw, gw = _window_sums_triton(counts, L, hi, tau, indicator)
@@ -239,13 +293,16 @@ class _EATWindow(torch.autograd.Function):
                 warnings.warn(f"the Triton window kernel failed ({type(e).__name__}: {e}); negbio_vae uses the torch "
                               "kernel from now on (pass kernel='torch' to choose it yourself)", RuntimeWarning)
         if zw is None: zw, gw = _window_sums_torch(counts, L, hi, tau, indicator, chunk_points)
+        if kernel != "torch" or bool(big.any()):                    # the torch kernel reads the host anyway
+            zc, gc = _clt_window_sums(n_all, L, hi, tau, indicator)
+            zw, gw = torch.where(big, zc, zw), torch.where(big, gc, gw)
         ctx.save_for_backward(torch.where(gw != 0, gw / rate / tau, 0))   # rate * tau may underflow where gw = 0
         return z + zw
 
     @staticmethod
     def backward(ctx, grad_z):
         dz_drate, = ctx.saved_tensors
-        return grad_z * dz_drate, None, None, None, None, None
+        return grad_z * dz_drate, None, None, None, None, None, None
 
 # %% ../nbs/01_relaxations.ipynb #c79dd8d8
 WINDOW_KERNELS = ("auto", "torch", "triton")
@@ -266,12 +323,15 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
                        tol: float = 1e-4,        # sigmoid: bound on E|windowed - unlimited relaxed count|
                        validate: bool = True,    # check that rates are finite and >= 0 (one host read)
                        chunk_points: int = 2**22,# torch kernel: window points processed at once (memory per chunk)
-                       kernel: str = "auto"      # 'torch' (ragged points), 'triton' (sync-free, section 3.1); 'auto': triton on CUDA
+                       kernel: str = "auto",     # 'torch' (ragged points), 'triton' (sync-free, section 3.1); 'auto': triton on CUDA
+                       clt_points: float = CLT_POINTS # elements expecting more window points use the CLT draw (section 3)
                       ) -> torch.Tensor:
     "Windowed EAT relaxed Poisson sample: only arrivals near t = 1 are drawn; pathwise gradient in `rate`."
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     _check_indicator(indicator); tol = _check_tol(tol); chunk_points = _check_count(chunk_points, "chunk_points")
     kernel = _pick_kernel(kernel, rate)
+    if isinstance(clt_points, bool) or not isinstance(clt_points, (int, float)) or not 1 <= clt_points <= 2**40:
+        raise ValueError(f"`clt_points` must be a number in [1, 2**40], got {clt_points!r}")
     if rate.numel() == 0: return rate.clone()
     if validate:
         lo, hi = torch.stack([rate.detach().amin(), rate.detach().amax()]).tolist()
@@ -280,7 +340,7 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
     if tau == 0: return torch.poisson(rate.detach())
     pos = rate > 0
     safe = torch.where(pos, rate, torch.ones_like(rate))
-    z = _EATWindow.apply(safe.reshape(-1), tau, indicator, tol, chunk_points, kernel).reshape(rate.shape)
+    z = _EATWindow.apply(safe.reshape(-1), tau, indicator, tol, chunk_points, kernel, float(clt_points)).reshape(rate.shape)
     return torch.where(pos, z, torch.zeros_like(z))
 
 # %% ../nbs/01_relaxations.ipynb #c39c7e86
@@ -398,49 +458,63 @@ def gsm_window(rate: torch.Tensor,   # Poisson rates (>= 0)
 class _GSMPoisson(torch.autograd.Function):
     "Windowed GSM relaxed Poisson count (offset from `lo`) with the analytic derivative Var_w(m)/(rate*tau)."
     @staticmethod
-    def forward(ctx, rate, lo, width, tau):
-        # log-pmf relative to the mode k, in float64: (m - k) log(lambda) - (lgamma(m+1) - lgamma(k+1))
-        m = lo.double()[..., None] + torch.arange(width, dtype=torch.float64, device=rate.device)
-        k = torch.floor(rate.double())[..., None]
-        logits = ((m - k) * torch.log(rate.double())[..., None] - (torch.lgamma(m + 1) - torch.lgamma(k + 1))).to(rate.dtype)
-        w = torch.softmax((logits + _gumbel_like(logits)) / tau, dim=-1)
+    def forward(ctx, rate, lo, width, tau, chunk_cells=2**22):
+        flat_r, flat_lo = rate.reshape(-1), lo.reshape(-1)
+        z, dz = torch.empty_like(flat_r), torch.empty_like(flat_r)
         values = torch.arange(width, dtype=rate.dtype, device=rate.device)
-        z = (w * values).sum(-1)
-        var = (w * (values - z[..., None]) ** 2).sum(-1)
-        ctx.save_for_backward(torch.where(var > 0, var / rate / tau, 0))   # rate * tau may underflow where var = 0
-        return z
+        step = max(1, chunk_cells // width)                      # elements per chunk: memory O(chunk_cells)
+        for s in range(0, flat_r.numel(), step):
+            r, l = flat_r[s:s + step], flat_lo[s:s + step]
+            # log-pmf relative to the mode k, in float64: (m - k) log(lambda) - (lgamma(m+1) - lgamma(k+1))
+            m = l.double()[..., None] + torch.arange(width, dtype=torch.float64, device=rate.device)
+            k = torch.floor(r.double())[..., None]
+            logits = ((m - k) * torch.log(r.double())[..., None] - (torch.lgamma(m + 1) - torch.lgamma(k + 1))).to(rate.dtype)
+            w = torch.softmax((logits + _gumbel_like(logits)) / tau, dim=-1)
+            z[s:s + step] = (w * values).sum(-1)
+            var = (w * (values - z[s:s + step, None]) ** 2).sum(-1)
+            dz[s:s + step] = torch.where(var > 0, var / r / tau, 0)    # rate * tau may underflow where var = 0
+        ctx.save_for_backward(dz.reshape(rate.shape))
+        return z.reshape(rate.shape)
 
     @staticmethod
     def backward(ctx, grad_z):
         dz_drate, = ctx.saved_tensors
-        return grad_z * dz_drate, None, None, None
+        return grad_z * dz_drate, None, None, None, None
 
 # %% ../nbs/01_relaxations.ipynb #2f0090fc
 def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any shape
                 temperature: float,          # tau >= 0; 0 gives exact Poisson samples
                 n_categories: int | None = None, # use the support {0..M-1} (the papers' choice); None: adaptive window
                 tol: float = 1e-4,           # bound on E|windowed - full-support relaxed count| for the adaptive window
-                validate: bool = True        # check that rates are finite and >= 0
+                validate: bool = True,       # check that rates are finite and >= 0
+                chunk_cells: int = 2**22,    # elements x categories processed at once (memory per chunk)
+                max_categories: int = 2**20  # refuse a call that needs a wider support (time ~ width x numel)
                ) -> torch.Tensor:
     "Gumbel-softmax relaxed Poisson sample over a truncated support, differentiable in `rate`."
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     tol = _check_tol(tol)
+    chunk_cells, max_categories = _check_count(chunk_cells, "chunk_cells"), _check_count(max_categories, "max_categories")
     if n_categories is not None: n_categories = _check_count(n_categories, "n_categories")
     if rate.numel() == 0: return rate.clone()
     r = rate.detach()
     if n_categories is None:
-        lo, hi = gsm_window(r, max(tau, 1e-300), tol)
-        stats = torch.stack([r.amin(), (hi - lo).amax()]).tolist()   # the one host read of a call
+        lo, hi = gsm_window(r.double(), max(tau, 1e-300), tol)     # float64: at rate 1e30, float32 loses the width
+        stats = torch.stack([r.amin().double(), (hi - lo).amax()]).tolist()   # the one host read of a call
+        lo = lo.to(r.dtype)
         if validate: _validate_min(stats[0], "rate")
         if not math.isfinite(stats[1]): raise ValueError(f"`rate` must be finite, got a maximum of {r.max().item()}")
         width = int(stats[1])
     else:
         if validate: _validate_min(r.amin().item(), "rate")
         lo, width = torch.zeros_like(r), n_categories
-    if tau == 0: return torch.poisson(r)
+    if width > max_categories:
+        raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs {width} categories per element, "
+                         f"above `max_categories`={max_categories}: raise `max_categories`, or use an EAT method, whose "
+                         f"window sampler does bounded work at any rate")
+    if tau == 0: return poisson_sample(r)
     pos = rate > 0
     safe = torch.where(pos, rate, torch.ones_like(rate))
-    z = lo + _GSMPoisson.apply(safe, lo, width, tau)
+    z = lo + _GSMPoisson.apply(safe, lo, width, tau, chunk_cells)
     return torch.where(pos, z, torch.zeros_like(z))
 
 # %% ../nbs/01_relaxations.ipynb #6b82a68f
