@@ -4,17 +4,19 @@
 
 # %% ../nbs/10_cli.ipynb #a4f283dd
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, contextlib, json, math, os, socket, sys, time, traceback
 from pathlib import Path
 import torch
 from torch.utils.data import Subset
 from .models import MODELS, NegBioVAE, build_model
 from .data import DATASETS, dataset_info, get_dataset
-from .train import TrainConfig, atomic_write, fit, measure_throughput, resolve_device
+from .train import (TrainConfig, TrainingStopped, atomic_write, fit, load_checkpoint, measure_throughput,
+                              resolve_device)
 from .evaluate import evaluate, image_grid, reconstruction_grid
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'SCALES', 'resolve_settings', 'make_model', 'make_config', 'train_run', 'bench', 'format_table', 'main']
+__all__ = ['DEFAULTS', 'SCALES', 'LOCK_FILE', 'resolve_settings', 'make_model', 'make_config', 'check_run_name', 'RunInUseError',
+           'run_lock', 'RunEvaluationError', 'train_run', 'bench', 'format_table', 'main']
 
 # %% ../nbs/10_cli.ipynb #943fbc7c
 DEFAULTS = dict(model="negbio", variant="DS-C", dataset="digits", scale="cpu", name=None, runs_dir="runs", data_root=None,
@@ -52,33 +54,126 @@ def make_config(s: dict, run_dir) -> TrainConfig:
                        compile=s["compile"], out_dir=str(run_dir), checkpoint_every=s["checkpoint_every"], log_every=s["log_every"],
                        resume=s.get("resume", False), progress=s["progress"])
 
+# %% ../nbs/10_cli.ipynb #7f505808
+def check_run_name(name) -> str:
+    "`name` if it is a plain folder name (not empty, '.', '..', absolute, or with a path separator); else ValueError."
+    seps = [s for s in ("/", "\\", os.sep, os.altsep) if s]
+    if not isinstance(name, str) or name.strip() in ("", ".", "..") or "\0" in name or any(s in name for s in seps):
+        raise ValueError(f"--name must be a plain folder name (not empty, '.' or '..', no path separator), "
+                         f"got {name!r}")
+    return name
+
+# %% ../nbs/10_cli.ipynb #409e220d
+LOCK_FILE = "run.lock"  # in the run folder while a run uses it: {"pid", "host", "started"}
+
+class RunInUseError(FileExistsError):
+    "The run folder is locked by another run (the message names its process, host and lock file)."
+
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True      # exists, owned by another user
+    return True
+
+def _read_lock(lock: Path) -> dict | None:
+    try: holder = json.loads(lock.read_text())
+    except (OSError, ValueError): return None
+    ok = isinstance(holder, dict) and isinstance(holder.get("pid"), int) and isinstance(holder.get("host"), str)
+    return holder if ok else None
+
+# %% ../nbs/10_cli.ipynb #cc29ed93
+def _take_lock(lock: Path, me: dict):
+    "Create `lock` holding `me`, taking over a stale lock (its process is dead) once; RunInUseError otherwise."
+    for _ in range(2):
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            h = _read_lock(lock)
+            if h is None:
+                raise RunInUseError(f"{lock.parent} has an unreadable lock file {lock}: delete it if no run uses "
+                                    "the folder")
+            if h["host"] != me["host"] or _pid_alive(h["pid"]):
+                gone = "" if h["host"] == me["host"] else " (delete the lock file if that run is over)"
+                raise RunInUseError(f"{lock.parent} is in use by process {h['pid']} on {h['host']} (lock file "
+                                    f"{lock}){gone}; wait for that run to end, or pass another --name") from None
+            print(f"negbio-vae: note: taking over the stale lock {lock} of process {h['pid']}, which is no longer "
+                  "running", file=sys.stderr)
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f: f.write(json.dumps(me))
+        return
+    raise RunInUseError(f"{lock.parent} was locked by another run just now (lock file {lock}); pass another --name")
+
+# %% ../nbs/10_cli.ipynb #4f01c9a5
+@contextlib.contextmanager
+def run_lock(run_dir):
+    "Hold `run_dir/run.lock` (this process's id and host) during the block; RunInUseError if a live run holds it."
+    lock = Path(run_dir) / LOCK_FILE
+    me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    _take_lock(lock, me)
+    try: yield lock
+    finally:
+        if (_read_lock(lock) or {}).get("pid") == me["pid"]: lock.unlink(missing_ok=True)
+
 # %% ../nbs/10_cli.ipynb #3e9e45e6
 def _write_json(path, obj): atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
 
 def _subset(ds, limit): return ds if limit is None or limit >= len(ds) else Subset(ds, range(limit))
 
+def _load_splits(s: dict):
+    "(train, test) datasets of the settings `s`, cut to `limit` and `eval_limit` images."
+    load = lambda split: get_dataset(s["dataset"], root=s["data_root"], split=split, download=s["download"])
+    train, test = _subset(load("train"), s["limit"]), _subset(load("test"), s["eval_limit"])
+    if len(train) < s["batch_size"]:
+        raise ValueError(f"--batch-size {s['batch_size']} exceeds the {len(train)} training images (--limit "
+                         f"{s['limit']}): every epoch would be empty; use a smaller --batch-size or a larger --limit")
+    return train, test
+
+class RunEvaluationError(RuntimeError):
+    "Training finished and its checkpoint is saved, but the metrics or figures failed (the message says how to redo)."
+
+# %% ../nbs/10_cli.ipynb #7b091e18
+def _finish_run(res, train, test, run_dir: Path, s: dict, wall: float) -> dict:
+    "metrics.json and the figures of the trained `res.model`; RunEvaluationError (naming `run_dir`) if they fail."
+    try:
+        metrics = evaluate(res.model, test, device=s["device"], seed=s["seed"],
+                           progress=None if s["progress"] else False)
+        metrics.update(dataset=s["dataset"], split="test", train_images=len(train), updates=res.step,
+                       train_wall_s=round(wall, 1), device=str(resolve_device(s["device"])),
+                       threads=torch.get_num_threads(), final_train_loss=res.last("train")["loss"],
+                       final_val_loss=(res.last("val") or {}).get("loss"))
+        _write_json(run_dir / "metrics.json", metrics)
+        _save_figures(res.model, test, dataset_info(s["dataset"]), run_dir, s)
+    except Exception as e:
+        redo = f"negbio-vae train --resume --runs-dir {s['runs_dir']} --name {s['name']}"
+        raise RunEvaluationError(f"training finished and the model is saved in {run_dir / 'checkpoint.pt'}, but the "
+                                 f"metrics or figures failed ({type(e).__name__}: {e}); compute them again with: "
+                                 f"{redo}") from e
+    return metrics
+
+# %% ../nbs/10_cli.ipynb #a2bbfe20
 def train_run(s: dict) -> dict:
     "Train the run described by settings `s` (see `resolve_settings`); write its folder; return its metrics."
-    run_dir = Path(s["runs_dir"]) / s["name"]
-    if (run_dir / "checkpoint.pt").exists() and not (s.get("resume") or s["overwrite"]):
-        raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to start afresh, or another --name")
-    info = dataset_info(s["dataset"])
-    train = _subset(get_dataset(s["dataset"], root=s["data_root"], split="train", download=s["download"]), s["limit"])
-    test = _subset(get_dataset(s["dataset"], root=s["data_root"], split="test", download=s["download"]), s["eval_limit"])
-    torch.manual_seed(s["seed"])
-    model = make_model(s)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / "run.json", {k: v for k, v in s.items() if k not in ("resume", "overwrite", "progress")})
-    t0 = time.perf_counter()
-    res = fit(model, train, test, make_config(s, run_dir))
-    wall = time.perf_counter() - t0
-    metrics = evaluate(res.model, test, device=s["device"], seed=s["seed"], progress=None if s["progress"] else False)
-    metrics.update(dataset=s["dataset"], split="test", train_images=len(train), updates=res.step, train_wall_s=round(wall, 1),
-                   device=str(resolve_device(s["device"])), threads=torch.get_num_threads(), final_train_loss=res.last("train")["loss"],
-                   final_val_loss=(res.last("val") or {}).get("loss"))
-    _write_json(run_dir / "metrics.json", metrics)
-    _save_figures(res.model, test, info, run_dir, s)
-    return metrics
+    run_dir = Path(s["runs_dir"]) / check_run_name(s["name"])
+    created = not run_dir.exists()
+    try: run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--runs-dir: cannot create the run folder {run_dir} ({e.strerror or e})") from e
+    try:
+        with run_lock(run_dir):
+            if (run_dir / "checkpoint.pt").exists() and not (s.get("resume") or s["overwrite"]):
+                raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to "
+                                      "start afresh, or another --name")
+            train, test = _load_splits(s)
+            torch.manual_seed(s["seed"])
+            model = make_model(s)
+            saved = {k: v for k, v in s.items() if k not in ("resume", "overwrite", "progress")}
+            _write_json(run_dir / "run.json", saved)
+            t0 = time.perf_counter()
+            res = fit(model, train, test, make_config(s, run_dir))
+            return _finish_run(res, train, test, run_dir, s, time.perf_counter() - t0)
+    finally:
+        if created:
+            with contextlib.suppress(OSError): run_dir.rmdir()     # a refused run leaves no empty folder
 
 # %% ../nbs/10_cli.ipynb #e1cfd217
 @torch.no_grad()
@@ -123,74 +218,169 @@ def format_table(rows: list[dict]) -> str:
     line = lambda vals: "  ".join(v.rjust(w[i]) if i == len(w) - 1 else v.ljust(w[i]) for i, v in enumerate(vals))
     return "\n".join([line(head), line(["-" * n for n in w])] + [line(c) for c in cells])
 
+# %% ../nbs/10_cli.ipynb #8453bc7f
+class _Parser(argparse.ArgumentParser):
+    "An ArgumentParser whose errors are one line (no usage block) and that exits with status 2."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+def _int_at_least(lo: int):
+    "argparse `type`: an int >= `lo`."
+    def parse(text):
+        try: v = int(text)
+        except ValueError: v = None
+        if v is None or v < lo: raise argparse.ArgumentTypeError(f"must be an int >= {lo}, got {text!r}")
+        return v
+    return parse
+
+def _positive_float(text):
+    "argparse `type`: a finite number > 0."
+    try: v = float(text)
+    except ValueError: v = math.nan
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return v
+
+# %% ../nbs/10_cli.ipynb #ef87fca4
+def _device_arg(text):
+    "argparse `type`: a device this machine has (cpu, cuda, cuda:N, mps), checked by `resolve_device` (chapter 06)."
+    try: kind = torch.device(text).type
+    except (RuntimeError, ValueError): kind = None
+    if kind not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda, cuda:N or mps, got {text!r}")
+    try: resolve_device(text)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+# %% ../nbs/10_cli.ipynb #c5c63c70
+def _runs_dir_arg(text):
+    "argparse `type`: a folder that exists or can be created, and that we can write in."
+    p = Path(text).expanduser() if text else None
+    if p is None: raise argparse.ArgumentTypeError("must be a folder path, got ''")
+    q = p
+    while not q.exists() and q != q.parent: q = q.parent       # the nearest existing ancestor
+    if not q.is_dir(): raise argparse.ArgumentTypeError(f"{str(q)!r} is a file, not a folder")
+    if not os.access(q, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in {str(q)!r} (permission denied); choose a writable folder")
+    return text
+
+def _name_arg(text):
+    "argparse `type`: a run name that `check_run_name` accepts."
+    try: return check_run_name(text)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e).removeprefix("--name ")) from None
+
 # %% ../nbs/10_cli.ipynb #bc86dcf6
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="negbio-vae", description="Train and benchmark the VAEs of negbio_vae (NegBio-VAE, P-VAE and baselines).")
-    sub = p.add_subparsers(dest="command", metavar="{train,bench}")
-    t = sub.add_parser("train", help="train a model and write runs/<name>/ (no options: NegBio-VAE DS-C on the digits, CPU, under a minute)",
-                       description="Train a model and write runs/<name>/: checkpoint.pt, history.csv/.json, reconstructions.png, samples.png, metrics.json, run.json.")
-    a = t.add_argument
+def _train_options(t: argparse.ArgumentParser):
+    "The options of `negbio-vae train` (all default to None: 'not given'; see `resolve_settings`)."
+    a, pos, ge0, ge1 = t.add_argument, _positive_float, _int_at_least(0), _int_at_least(1)
     a("--model", choices=list(MODELS), help=f"model (default {DEFAULTS['model']})")
     a("--variant", choices=list(NegBioVAE.VARIANTS), help=f"NegBio-VAE variant (default {DEFAULTS['variant']})")
     a("--dataset", choices=list(DATASETS), help=f"dataset (default {DEFAULTS['dataset']})")
-    a("--scale", choices=list(SCALES), help="preset: 'cpu' (MLP, K=32, <=5000 images, 50 epochs, beta 0.05, 1 thread; default) or 'full' (conv, K=256, all data, 100 epochs, beta 1)")
-    a("--arch", choices=["linear", "mlp", "conv"]); a("--latents", type=int, help="number of latents K"); a("--hidden", type=int, help="MLP width")
-    a("--beta", type=float, help="KL weight = 2 sigma^2"); a("--n-samples", type=int, help="Monte Carlo samples per image")
-    a("--epochs", type=int); a("--batch-size", type=int); a("--lr", type=float); a("--optimizer", choices=["adam", "adamax"])
-    a("--tau-start", type=float, help="relaxation temperature at the start"); a("--tau-end", type=float, help="temperature after annealing (first half)")
-    a("--limit", type=int, help="use at most this many training images"); a("--eval-limit", type=int, help="at most this many test images")
-    a("--seed", type=int); a("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
-    a("--threads", type=int, help="CPU threads for torch (cpu scale: 1; full: torch's default)")
-    a("--amp", action="store_true", default=None, help="autocast to bfloat16"); a("--compile", action="store_true", default=None, help="torch.compile the model")
-    a("--name", help="run name (default <model>-<variant>-<dataset>)"); a("--runs-dir", help="parent folder of the runs (default runs)")
-    a("--data-root", help="data folder (default $NEGBIO_DATA, else ~/.cache/negbio_vae)"); a("--download", action="store_true", default=None)
-    a("--checkpoint-every", type=int, help="updates between checkpoints"); a("--log-every", type=int, help="updates between history rows")
+    a("--scale", choices=list(SCALES), help="preset: 'cpu' (MLP, K=32, <=5000 images, 50 epochs, beta 0.05, 1 thread; "
+      "default) or 'full' (conv, K=256, all data, 100 epochs, beta 1)")
+    a("--arch", choices=["linear", "mlp", "conv"]); a("--latents", type=ge1, help="number of latents K")
+    a("--hidden", type=ge1, help="MLP width"); a("--beta", type=pos, help="KL weight = 2 sigma^2")
+    a("--n-samples", type=ge1, help="Monte Carlo samples per image")
+    a("--epochs", type=ge1); a("--batch-size", type=ge1); a("--lr", type=pos)
+    a("--optimizer", choices=["adam", "adamax"])
+    a("--tau-start", type=pos, help="relaxation temperature at the start")
+    a("--tau-end", type=pos, help="temperature after annealing (first half)")
+    a("--limit", type=ge1, help="use at most this many training images")
+    a("--eval-limit", type=_int_at_least(2), help="use at most this many test images (at least 2)")
+    a("--seed", type=ge0); a("--device", type=_device_arg, help="cpu, cuda, cuda:1, mps (default: best available)")
+    a("--threads", type=ge1, help="CPU threads for torch (cpu scale: 1; full: torch's default)")
+    a("--amp", action="store_true", default=None, help="autocast to bfloat16")
+    a("--compile", action="store_true", default=None, help="torch.compile the model")
+    a("--name", type=_name_arg, help="run name, a folder inside --runs-dir (default <model>-<variant>-<dataset>)")
+    a("--runs-dir", type=_runs_dir_arg, help="parent folder of the runs (default runs)")
+    a("--data-root", help="data folder (default $NEGBIO_DATA, else ~/.cache/negbio_vae)")
+    a("--download", action="store_true", default=None, help="fetch missing data files")
+    a("--checkpoint-every", type=ge1, help="updates between checkpoints")
+    a("--log-every", type=ge1, help="updates between history rows")
     a("--resume", action="store_true", help="continue runs/<name>/ from its checkpoint, with its saved settings")
     a("--overwrite", action="store_true", default=None, help="start afresh even if runs/<name>/ holds a run")
     a("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
-    b = sub.add_parser("bench", help="print training throughput (images/s) of every model", description="Training throughput (images/s) of every model on one batch.")
-    b.add_argument("--dataset", default="digits", choices=list(DATASETS)); b.add_argument("--arch", default="mlp", choices=["linear", "mlp", "conv"])
-    b.add_argument("--latents", type=int, default=32); b.add_argument("--hidden", type=int, default=128); b.add_argument("--batch-size", type=int, default=128)
-    b.add_argument("--steps", type=int, default=10, help="timed updates per measurement"); b.add_argument("--warmup", type=int, default=3)
-    b.add_argument("--device", action="append", dest="devices", help="cpu, cuda, ... (repeatable; default cpu and cuda if available)")
-    b.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's default)")
-    b.add_argument("--data-root"); b.add_argument("--json", help="also write the rows to this JSON file")
+
+# %% ../nbs/10_cli.ipynb #58f0a92e
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="negbio-vae",
+                description="Train and benchmark the VAEs of negbio_vae (NegBio-VAE, P-VAE and baselines).")
+    sub = p.add_subparsers(dest="command", metavar="{train,bench}")
+    _train_options(sub.add_parser(
+        "train", help="train a model and write runs/<name>/ (no options: NegBio-VAE DS-C on the digits, CPU, <1 min)",
+        description="Train a model and write runs/<name>/: checkpoint.pt, history.csv/.json, reconstructions.png, "
+                    "samples.png, metrics.json, run.json."))
+    b = sub.add_parser("bench", help="print training throughput (images/s) of every model",
+                       description="Training throughput (images/s) of every model on one batch.").add_argument
+    ge0, ge1 = _int_at_least(0), _int_at_least(1)
+    b("--dataset", default="digits", choices=list(DATASETS))
+    b("--arch", default="mlp", choices=["linear", "mlp", "conv"])
+    b("--latents", type=ge1, default=32); b("--hidden", type=ge1, default=128); b("--batch-size", type=ge1, default=128)
+    b("--steps", type=ge1, default=10, help="timed updates per measurement"); b("--warmup", type=ge0, default=3)
+    b("--device", type=_device_arg, action="append", dest="devices",
+      help="cpu, cuda, ... (repeatable; default cpu and cuda if available)")
+    b("--threads", type=ge1, help="CPU threads for torch (default: torch's default)")
+    b("--data-root"); b("--json", help="also write the rows to this JSON file")
     return p
 
 # %% ../nbs/10_cli.ipynb #a443fb00
+def _saved_settings(path: Path) -> dict:
+    "For --resume: the settings saved in `path` (run.json), after checking the checkpoint beside it loads."
+    if not path.exists(): raise FileNotFoundError(f"--resume: no run to resume at {path.parent}")
+    try: saved = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"--resume: {path} is not valid JSON ({e}); fix it, or start afresh with --overwrite") from e
+    ck = path.parent / "checkpoint.pt"
+    if ck.exists():                            # a damaged checkpoint fails here, before the data are loaded
+        try: load_checkpoint(ck)
+        except ValueError as e: raise ValueError(f"--resume: {e} Or start afresh with --overwrite.") from e
+    return saved
+
 def _cmd_train(args) -> int:
     explicit = {k: v for k, v in vars(args).items() if k not in ("command", "resume")}
     s = resolve_settings(explicit)
-    saved_path = Path(s["runs_dir"]) / s["name"] / "run.json"
     if args.resume:
-        if not saved_path.exists(): raise FileNotFoundError(f"--resume: no run to resume at {saved_path.parent}")
-        s = resolve_settings(explicit, saved=json.loads(saved_path.read_text()))
+        saved = _saved_settings(Path(s["runs_dir"]) / check_run_name(s["name"]) / "run.json")
+        s = resolve_settings(explicit, saved=saved)
         s["resume"] = True
-    print(f"run {s['name']}: {s['model']} {s['variant'] or ''} on {s['dataset']} ({s['scale']} scale: {s['arch']}, K={s['latents']}, "
-          f"{s['epochs']} epochs, beta={s['beta']}) -> {Path(s['runs_dir']) / s['name']}", flush=True)
+    if s["device"] is not None:                     # a resumed run's saved device must exist here too
+        try: resolve_device(s["device"])
+        except ValueError as e: raise ValueError(f"--device: {e}") from None
+    print(f"run {s['name']}: {s['model']} {s['variant'] or ''} on {s['dataset']} ({s['scale']} scale: {s['arch']}, "
+          f"K={s['latents']}, {s['epochs']} epochs, beta={s['beta']}) -> {Path(s['runs_dir']) / s['name']}", flush=True)
     if s["threads"]: torch.set_num_threads(s["threads"])
     t0 = time.perf_counter()
     m = train_run(s)
-    print(f"done in {time.perf_counter() - t0:.0f} s on {m['device']}: test MSE {m['mse']:.4f}, ELBO {m['elbo']:.2f} nats, "
-          f"ODI {m['odi'] if m['odi'] is None else round(m['odi'], 3)}, DNR {m['dnr']:.3f}")
+    print(f"done in {time.perf_counter() - t0:.0f} s on {m['device']}: test MSE {m['mse']:.4f}, ELBO {m['elbo']:.2f} "
+          f"nats, ODI {m['odi'] if m['odi'] is None else round(m['odi'], 3)}, DNR {m['dnr']:.3f}")
     return 0
 
+# %% ../nbs/10_cli.ipynb #0b24e0a5
 def _cmd_bench(args) -> int:
     if args.threads: torch.set_num_threads(args.threads)
-    rows = bench(args.dataset, args.arch, args.latents, args.hidden, args.batch_size, args.steps, args.warmup, args.devices, args.data_root)
+    rows = bench(args.dataset, args.arch, args.latents, args.hidden, args.batch_size, args.steps, args.warmup,
+                 args.devices, args.data_root)
     for r in rows: r["images_per_s"] = round(r["images_per_s"], 1)
     print(format_table(rows))
     if args.json: _write_json(Path(args.json), rows)
     return 0
 
 def main(argv: list[str] | None = None) -> int:
-    "The `negbio-vae` command: `train` or `bench`; returns the exit status."
+    "The `negbio-vae` command: `train` or `bench`; returns the exit status (2: bad options, 1: the command failed)."
     p = _parser()
-    args = p.parse_args(argv)
+    try: args = p.parse_args(argv)
+    except SystemExit as e: return e.code if isinstance(e.code, int) else 2     # --help: 0; a bad option: 2
     if args.command is None:
         p.print_help()
         return 2
     try: return {"train": _cmd_train, "bench": _cmd_bench}[args.command](args)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
+    except RunEvaluationError as e:                 # the model is saved; show what failed, then the way on
+        traceback.print_exception(e.__cause__, file=sys.stderr)
+        print(f"negbio-vae {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except TrainingStopped as e:                    # e.g. a diverged loss: the first and last line of the message
+        lines = str(e).splitlines()
+        short = " ... ".join(dict.fromkeys([lines[0], lines[-1]]))
+        print(f"negbio-vae {args.command}: error: {short}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as e:              # bad input or environment: one line
         print(f"negbio-vae {args.command}: error: {e}", file=sys.stderr)
         return 1

@@ -5,7 +5,12 @@
 # %% ../nbs/05_data.ipynb #b58b5c30
 from __future__ import annotations
 import inspect
+import math
 import os
+import pickle
+import struct
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -14,11 +19,12 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets.utils import check_integrity
 
 # %% auto #0
 __all__ = ['DATA_ROOT_ENV', 'DATASETS', 'DIGITS_N_TRAIN', 'CIFAR16_NPZ', 'CELEBA_FILES', 'OMNIGLOT_N_BACKGROUND',
-           'SKIMAGE_IMAGES', 'VANHATEREN_GLOBS', 'data_root', 'DataNotFoundError', 'DatasetInfo', 'dataset_info',
-           'get_dataset', 'ImageTensorDataset', 'block_sum', 'whitening_filter', 'whiten', 'lcn_window',
+           'SKIMAGE_IMAGES', 'VANHATEREN_GLOBS', 'data_root', 'DataNotFoundError', 'DataCorruptError', 'DatasetInfo',
+           'dataset_info', 'get_dataset', 'ImageTensorDataset', 'block_sum', 'whitening_filter', 'whiten', 'lcn_window',
            'local_contrast_normalize', 'natural_images', 'radial_power_spectrum', 'plot_whitening', 'zscore',
            'sample_patches', 'show_examples', 'make_loader']
 
@@ -48,6 +54,23 @@ def _missing(name, root, expected, hint=None):
                    "or copy the files to the paths above.")
     return DataNotFoundError(f"Dataset {name!r} not found under the data root {root}. Expected:\n{paths}\n{how} "
                              f"(The data root is the `root` argument, else ${DATA_ROOT_ENV}, else ~/.cache/negbio_vae.)")
+
+# %% ../nbs/05_data.ipynb #bc2f39d4
+class DataCorruptError(ValueError):
+    "A dataset file is there but cannot be read (the message names the file and how to replace it)."
+
+def _corrupt(name, path, why, fix=None):
+    "The `DataCorruptError` for file `path` of dataset `name`: `why` it is unreadable and `fix` (default: re-download)."
+    how = fix or (f"Delete it and call get_dataset({name!r}, root=..., download=True) (--download on the command line) "
+                  "to fetch it again, or copy a good copy there.")
+    return DataCorruptError(f"Dataset {name!r}: the file {path} is damaged ({why}). {how}")
+
+def _read_npz(name, path, keys, fix=None):
+    "The arrays `keys` of the npz file `path`, or a `DataCorruptError` naming it (truncated, damaged, wrong keys)."
+    try:
+        with np.load(path) as f: return [f[k] for k in keys]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise _corrupt(name, path, f"{type(e).__name__}: {e}", fix) from e
 
 # %% ../nbs/05_data.ipynb #f1e4055a
 @dataclass(frozen=True)
@@ -155,25 +178,56 @@ def _load_digits(root, split, download):
 
 # %% ../nbs/05_data.ipynb #e5a98527
 def _call_torchvision(name, root, download, expected, make, found=None, hint=None):
-    "Unless downloading, check the data is there (`found`; default: all `expected` exist); then `make()`. A failed download becomes a `DataNotFoundError`."
-    if not download and not (all(Path(p).exists() for p in expected) if found is None else found):
-        raise _missing(name, root, expected, hint)
+    "Check the data is there unless downloading (`found`, default: every `expected` exists); then `make()`."
+    present = all(Path(p).exists() for p in expected) if found is None else found
+    if not download and not present: raise _missing(name, root, expected, hint)
     try:
         return make()
-    except (OSError, RuntimeError) as e:
-        if not download: raise
-        raise _missing(name, root, expected, hint=f"The download failed ({type(e).__name__}: {e}); "
+    except (OSError, RuntimeError, ValueError, EOFError, IndexError, KeyError, pickle.UnpicklingError) as e:
+        why = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        if present:                  # there, but unreadable or failing torchvision's checksum
+            there = [str(p) for p in expected if Path(p).exists()]
+            what, it = (f"the files {', '.join(there)}", "them") if len(there) > 1 else (f"the file {there[0]}", "it")
+            raise DataCorruptError(f"Dataset {name!r}: {what} cannot be read, or torchvision's checksum fails ({why}). "
+                                   f"Delete {it} and call get_dataset({name!r}, root=..., download=True) (--download) "
+                                   "to fetch the data again, or copy good copies there.") from e
+        raise _missing(name, root, expected, hint=f"The download failed ({why}); "
                        "copy the files to the paths above instead.") from e
 
+# %% ../nbs/05_data.ipynb #64a0a487
+def _check_idx(name, path):
+    "A `DataCorruptError` unless `path` is a complete idx file of uint8 values (header valid, size as it implies)."
+    size = path.stat().st_size
+    with open(path, "rb") as f: head = f.read(16)
+    nd = head[3] if len(head) >= 4 else 0
+    if len(head) < 4 + 4 * nd or head[:3] != b"\0\0\x08" or not 1 <= nd <= 3:
+        raise _corrupt(name, path, f"not an idx file of uint8 values: {size} bytes, header {head[:4].hex() or 'empty'}")
+    want = 4 + 4 * nd + math.prod(struct.unpack(f">{nd}I", head[4:4 + 4 * nd]))
+    if size != want: raise _corrupt(name, path, f"{size} bytes where its header implies {want}: cut short or damaged")
+
+def _check_mnist_files(cls, name, raw, download):
+    "Check the idx files present in `raw`; when downloading, also the md5 of each .gz that is to be unpacked."
+    for url, md5 in cls.resources:
+        idx, gz = raw / Path(url).stem, raw / Path(url).name
+        if idx.exists(): _check_idx(name, idx)
+        elif download and gz.exists() and not check_integrity(str(gz), md5):
+            raise _corrupt(name, gz, "its md5 is not that of the published archive: cut short or damaged",
+                           fix=f"Delete it and call get_dataset({name!r}, root=..., download=True) (--download) on a "
+                               "machine with internet access, or copy a good copy there.")
+
+# %% ../nbs/05_data.ipynb #2569a658
 def _mnist_like(cls, name, root, split, download):
     "MNIST-style torchvision dataset `cls` as an `ImageTensorDataset` in [0, 1]."
     raw = root / cls.__name__ / "raw"
     expected = [raw / Path(url).stem for url, _ in cls.resources]  # the unpacked idx files
     gz = [raw / Path(url).name for url, _ in cls.resources]
+    _check_mnist_files(cls, name, raw, download)
     if not download and not all(p.exists() for p in expected) and all(p.exists() for p in gz):
-        raise _missing(name, root, expected, hint=f"The .gz archives are in {raw}: call get_dataset({name!r}, root=..., "
-                       "download=True) once to unpack them (torchvision checks their md5 and does not use the network).")
-    ds = _call_torchvision(name, root, download, expected, lambda: cls(str(root), train=split == "train", download=download))
+        raise _missing(name, root, expected, hint=f"The .gz archives are in {raw}: call get_dataset({name!r}, "
+                       "root=..., download=True) once to unpack them (torchvision checks their md5 and does not use "
+                       "the network).")
+    make = lambda: cls(str(root), train=split == "train", download=download)
+    ds = _call_torchvision(name, root, download, expected, make)
     return ImageTensorDataset(ds.data[:, None], ds.targets, DATASETS[name], max_value=255, split=split)
 
 @_register("mnist")
@@ -206,8 +260,9 @@ def _load_cifar16(root, split, download,
     if not isinstance(augment, bool): raise ValueError(f"`augment` must be True or False, got {augment!r}")
     info, npz = DATASETS["cifar16"], root / CIFAR16_NPZ
     if npz.exists():
-        with np.load(npz) as f:
-            x, y = f[f"x_{split}"], f[f"y_{split}"]
+        x, y = _read_npz("cifar16", npz, [f"x_{split}", f"y_{split}"], fix="Delete it (the loader then reads "
+                         "torchvision's cifar-10-batches-py/, which download=True fetches) or replace it with a good "
+                         "copy.")
         images, max_value = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), 255  # (N, 3, 16, 16) uint8
     else:
         folder = root / torchvision.datasets.CIFAR10.base_folder
@@ -259,11 +314,20 @@ def _omniglot_28(images_l):
     out = [255 - np.asarray(Image.fromarray(a).resize((28, 28), Image.Resampling.BILINEAR)) for a in images_l]
     return torch.from_numpy(np.stack(out))[:, None]
 
+def _read_png(path):
+    "A PNG file as a uint8 'L' array, or a `DataCorruptError` naming it."
+    try:
+        with Image.open(path) as im: return np.asarray(im.convert("L"))
+    except OSError as e:
+        raise _corrupt("omniglot", path, f"{type(e).__name__}: {e}", fix="Delete the omniglot-py folder and call "
+                       "get_dataset('omniglot', root=..., download=True) (--download), or copy a good copy "
+                       "there.") from e
+
 def _omniglot_folder(folder):
     "(uint8 'L' images, labels) of torchvision's unpacked Omniglot folder, characters in sorted order."
     chars = sorted(c for a in sorted(folder.iterdir()) if a.is_dir() for c in a.iterdir() if c.is_dir())
     files = [(f, k) for k, c in enumerate(chars) for f in sorted(c.glob("*.png"))]
-    return (np.asarray(Image.open(f).convert("L")) for f, _ in files), [k for _, k in files]
+    return (_read_png(f) for f, _ in files), [k for _, k in files]
 
 @_register("omniglot")
 def _load_omniglot(root, split, download):
@@ -272,8 +336,10 @@ def _load_omniglot(root, split, download):
     offset = 0 if split == "train" else OMNIGLOT_N_BACKGROUND
     npz = root / "omniglot" / f"{part}.npz"
     if npz.exists():
-        with np.load(npz) as f:
-            paper, labels = f["images"].reshape(-1, 105, 105), f["labels"].reshape(-1)
+        paper, labels = _read_npz("omniglot", npz, ["images", "labels"], fix="Delete it (the loader then reads "
+                                  "torchvision's omniglot-py/, which download=True fetches) or replace it with a "
+                                  "good copy.")
+        paper, labels = paper.reshape(-1, 105, 105), labels.reshape(-1)
         images = _omniglot_28(np.where(p, 255, 0).astype(np.uint8) for p in paper)   # True (background) -> white
     else:
         tv_root = root / torchvision.datasets.Omniglot.folder   # downloads go here; we read the unpacked PNGs ourselves
@@ -339,9 +405,13 @@ VANHATEREN_GLOBS = ("*.iml", "*.imc", "*.tif", "*.tiff")
 
 def _read_vanhateren(path):
     "One van Hateren image as float64 (H, W): raw big-endian uint16 1024x1536 (.iml/.imc) or any grayscale TIFF."
-    if path.suffix.lower() in (".iml", ".imc"):
-        return np.fromfile(path, dtype=">u2").reshape(1024, 1536).astype(np.float64)
-    with Image.open(path) as im: return np.asarray(im).astype(np.float64)
+    try:
+        if path.suffix.lower() in (".iml", ".imc"):
+            return np.fromfile(path, dtype=">u2").reshape(1024, 1536).astype(np.float64)
+        with Image.open(path) as im: return np.asarray(im).astype(np.float64)
+    except (OSError, ValueError) as e:
+        raise _corrupt("patches", path, f"{type(e).__name__}: {e}", fix="Replace it with a good copy, or delete "
+                       "it: the van Hateren images cannot be downloaded automatically.") from e
 
 def natural_images(source: str = "skimage",      # "skimage" (bundled photographs) or "vanhateren" (files in root/vanhateren/)
                    root: str | os.PathLike | None = None, # data root for "vanhateren"; see `data_root`
