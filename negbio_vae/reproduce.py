@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 from .models import build_model, make_decoder
 from .data import data_root, dataset_info, get_dataset
-from .train import TrainConfig, atomic_write, fit, resolve_device
+from .train import TrainConfig, atomic_write, fit, load_weights, resolve_device
 from .evaluate import (evaluate, extract_features, feature_metrics, inception, inception_weights, probe_accuracy,
                                  representations, shattering_dim)
 from .evaluate import _fork_rng, _images, _model_device   # the device and RNG conventions of chapter 07
@@ -125,7 +125,7 @@ def mnist_classifier(root=None,              # data root (MNIST, and where the w
     path = Path(path) if path is not None else data_root(root) / "weights" / "mnist_classifier.pt"
     net = MNISTClassifier()
     if path.exists():
-        st = torch.load(path, map_location="cpu")
+        st = load_weights(path, what="MNIST classifier weights (delete the file to retrain it)")
         net.load_state_dict(st["state_dict"]); net.test_accuracy = st["test_accuracy"]
         return net.eval()
     device = resolve_device(device)
@@ -231,7 +231,7 @@ def _features(root, n, results, dataset="mnist"):
     "The 64-feature Inception tap and its features of the first `n` test images (cached in `results`)."
     ext = inception(64, root=root)
     cache = Path(results) / f"real_features_64_{dataset}_{n}.pt"
-    if cache.exists(): return ext, torch.load(cache)
+    if cache.exists(): return ext, load_weights(cache, what="cached features (delete the file to recompute them)")
     test = get_dataset(dataset, root=root, split="test")
     real = torch.stack([test[i][0] for i in range(min(n, len(test)))])
     f = extract_features(real, ext, dataset_info(dataset).data_range)
