@@ -13,6 +13,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
+from .distributions import _check_int, _check_number
 
 # %% auto #0
 __all__ = ['TAU_SCHEDULES', 'TERMS', 'WATCHED', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'plot_schedules',
@@ -27,6 +28,8 @@ def lr_factor(step: int,          # updates taken so far (the factor applies to 
               min_ratio: float = 0.0  # rho: the cosine ends at rho * peak
              ) -> float:
     "Learning-rate multiplier: linear warmup over `warmup_steps`, then a half cosine to `min_ratio` at `total_steps`."
+    _check_int(step, "step", 0); _check_int(total_steps, "total_steps", 1); _check_int(warmup_steps, "warmup_steps", 0)
+    _check_number(min_ratio, "min_ratio", 0, 1)
     if step < warmup_steps: return (step + 1) / warmup_steps
     if total_steps <= warmup_steps: return 1.0
     t = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
@@ -43,6 +46,9 @@ def temperature_at(step: int,             # updates taken so far
                    schedule: str = "linear"  # 'linear' or 'exp' (geometric)
                   ) -> float:
     "Relaxation temperature at `step`: from `tau_start` to `tau_end` over the first `anneal_frac` of training, then constant."
+    _check_int(step, "step", 0); _check_int(total_steps, "total_steps", 1)
+    _check_number(tau_start, "tau_start", 0, lo_open=True); _check_number(tau_end, "tau_end", 0, lo_open=True)
+    _check_number(anneal_frac, "anneal_frac", 0, 1)
     n = anneal_frac * total_steps
     u = 1.0 if n <= 0 else min(1.0, step / n)
     if schedule not in TAU_SCHEDULES: raise ValueError(f"`schedule` must be one of {TAU_SCHEDULES}, got {schedule!r}")
@@ -56,6 +62,7 @@ def beta_at(step: int,            # updates taken so far
             warmup_steps: int = 0 # B: linear ramp length (0: no warmup)
            ) -> float:
     "KL weight at `step`: a linear ramp from beta/B to `beta` over the first B = `warmup_steps` updates, then `beta`."
+    _check_int(step, "step", 0); _check_number(beta, "beta", 0); _check_int(warmup_steps, "warmup_steps", 0)
     return beta if warmup_steps <= 0 else beta * min(1.0, (step + 1) / warmup_steps)
 
 # %% ../nbs/06_train.ipynb #21758e53
@@ -93,7 +100,7 @@ class TrainConfig:
     distributed: str = "auto"         # 'auto': DDP when launched by torchrun; 'off'
     find_unused_parameters: bool = False  # passed to DistributedDataParallel
 
-    def __post_init__(self): _validate_config(self)
+    def __post_init__(self): _validate_config(self)   # the device is checked for availability by `fit` (resolve_device)
 
 # %% ../nbs/06_train.ipynb #d92f532e
 def _need(ok, name, value, allowed):
@@ -123,6 +130,8 @@ def _validate_config(c):
     for k in ("checkpoint_every", "log_every", "val_every"): _need(_is_int(getattr(c, k), 1), k, getattr(c, k), "an int >= 1")
     _need(_is_int(c.num_workers, 0), "num_workers", c.num_workers, "an int >= 0")
     _need(c.distributed in ("auto", "off"), "distributed", c.distributed, "'auto' or 'off'")
+    try: c.device is None or torch.device(c.device)
+    except (RuntimeError, TypeError): _need(False, "device", c.device, "None or a device such as 'cpu', 'cuda' or 'cuda:1'")
 
 # %% ../nbs/06_train.ipynb #0e3b0a45
 def plot_schedules(config: TrainConfig,      # the schedules' parameters
@@ -155,6 +164,8 @@ class EpochBatchSampler(Sampler):
     def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = True,
                  rank: int = 0, world_size: int = 1,
                  even: bool = True):  # cut to a multiple of world_size so every rank gets as many batches
+        _check_int(n, "n", 0); _check_int(batch_size, "batch_size", 1); _check_int(world_size, "world_size", 1)
+        if not (_check_int(rank, "rank", 0) < world_size): raise ValueError(f"`rank` must be < `world_size`={world_size}, got {rank}")
         if drop_last and n // world_size < batch_size:
             raise ValueError(f"batch_size={batch_size} exceeds the {n // world_size} items per rank (n={n}, world_size={world_size}) with drop_last=True")
         self.n, self.batch_size, self.seed, self.shuffle, self.drop_last = n, batch_size, seed, shuffle, drop_last
@@ -248,6 +259,7 @@ def resolve_device(device: str | torch.device | None = None,  # None: cuda if av
         else: device = "cpu"
     try: d = torch.device(device)
     except (RuntimeError, TypeError) as e: raise ValueError(f"`device` must be a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from e
+    if local_rank is not None: _check_int(local_rank, "local_rank", 0)
     if d.type == "cuda" and d.index is None: d = torch.device("cuda", local_rank or 0)
     _check_available(d)
     return d
@@ -449,6 +461,11 @@ def fit(model: nn.Module,                 # any model with the shared interface 
        ) -> FitResult:
     "Train `model` on `train_data` with the schedules, checkpoints, resume and DDP set by `config`."
     cfg = TrainConfig() if config is None else config
+    if not isinstance(model, nn.Module): raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(cfg, TrainConfig): raise ValueError(f"`config` must be a TrainConfig or None, got {type(cfg).__name__}")
+    for name, d in (("train_data", train_data), ("val_data", val_data)):
+        if not (d is None and name == "val_data" or isinstance(d, (Dataset, DataLoader))):
+            raise ValueError(f"`{name}` must be a torch Dataset or DataLoader{' or None' if name == 'val_data' else ''}, got {type(d).__name__}")
     rank, world, local, owns_group = _setup_distributed(cfg)
     device = resolve_device(cfg.device, local if world > 1 else None)
     raw = model.to(device)
@@ -540,6 +557,10 @@ def measure_throughput(model: nn.Module,        # any model with the shared inte
                        device=None,             # None: resolve_device()
                        amp: bool = False) -> float:
     "Training throughput in images/s: timed optimizer updates on the batch `x`."
+    _check_int(steps, "steps", 1); _check_int(warmup, "warmup", 0)
+    if not isinstance(model, nn.Module): raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
+    if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 2 and len(x) >= 1):
+        raise ValueError(f"`x` must be a floating-point batch of images (B, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
     device = resolve_device(device)
     model, x = model.to(device).train(), x.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
