@@ -8,7 +8,8 @@ import math
 import torch
 import torch.nn as nn
 from torch.distributions import Distribution, constraints
-from .distributions import _as_float_tensor
+from .distributions import (_HALF, _float_args, _check_int, _check_same_device, _check_sample_shape, _require,
+                                      positive_finite)
 from .relaxations import gsm_counts, _check_temperature
 from .models import VAE
 
@@ -16,8 +17,15 @@ from .models import VAE
 __all__ = ['com_poisson_support', 'com_poisson_tail_bound', 'ComPoisson', 'kl_com_poisson', 'ComPoissonVAE']
 
 # %% ../nbs/04a_com_poisson.ipynb #558efd8a
-def com_poisson_support(rate: torch.Tensor, nu: torch.Tensor) -> torch.Tensor:
+def com_poisson_support(rate: torch.Tensor,   # lambda > 0
+                        nu: torch.Tensor,     # nu > 0
+                        *,
+                        validate_args=True    # check that both are > 0 and finite (synchronizes with the device)
+                       ) -> torch.Tensor:
     "Support size M (per element) used to truncate the COM-Poisson series; see `com_poisson_tail_bound`."
+    rate, nu = _float_args(rate=rate, nu=nu)
+    if validate_args:
+        for name, v in (("rate", rate), ("nu", nu)): _require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
     mode = torch.exp(torch.log(rate) / nu)
     return torch.ceil(2 * mode + 10 * torch.sqrt(mode / nu) + 20)
 
@@ -26,8 +34,12 @@ def _log_terms(rate, nu, m):
     j = torch.arange(m, dtype=rate.dtype, device=rate.device)
     return j * torch.log(rate)[..., None] - nu[..., None] * torch.lgamma(j + 1)
 
-def com_poisson_tail_bound(rate: torch.Tensor, nu: torch.Tensor, m: int) -> torch.Tensor:
+def com_poisson_tail_bound(rate: torch.Tensor, nu: torch.Tensor,
+                           m: int  # number of terms kept, j < m
+                          ) -> torch.Tensor:
     "Bound a_M / ((1 - rho_M) sum_{j<M} a_j) on the relative error of Z truncated to j < m (inf if rho_M >= 1)."
+    rate, nu = _float_args(rate=rate, nu=nu)
+    m = _check_int(m, "m")
     log_a_m = m * torch.log(rate) - nu * math.lgamma(m + 1)
     rho = torch.exp(torch.log(rate) - nu * math.log(m + 1))
     bound = torch.exp(log_a_m - torch.logsumexp(_log_terms(rate, nu, m), -1)) / (1 - rho)
@@ -36,15 +48,19 @@ def com_poisson_tail_bound(rate: torch.Tensor, nu: torch.Tensor, m: int) -> torc
 # %% ../nbs/04a_com_poisson.ipynb #2c76bbe7
 class ComPoisson(Distribution):
     "Conway-Maxwell-Poisson(rate, nu): pmf rate^z / (z!)^nu / Z, evaluated on a truncated support with an error bound."
-    arg_constraints = {"rate": constraints.positive, "nu": constraints.positive}
+    arg_constraints = {"rate": positive_finite, "nu": positive_finite}
     support = constraints.nonnegative_integer
     has_rsample = False
 
-    def __init__(self, rate, nu, n_support: int | None = None, validate_args=None):
-        rate, nu = torch.broadcast_tensors(_as_float_tensor(rate, "rate"), _as_float_tensor(nu, "nu"))
+    def __init__(self, rate, nu,
+                 n_support: int | None = None,  # support size M; None: the largest `com_poisson_support` of the batch
+                 validate_args=None):
+        rate, nu = _float_args(rate=rate, nu=nu)  # one dtype and device, broadcast; half precision -> float32
         self.rate, self.nu = rate, nu
         super().__init__(rate.shape, validate_args=validate_args)
-        self.n_support = int(com_poisson_support(rate.detach(), nu.detach()).max()) if n_support is None else n_support
+        if n_support is None:
+            n_support = int(com_poisson_support(rate.detach(), nu.detach(), validate_args=False).max())
+        self.n_support = _check_int(n_support, "n_support")
         self.logits = _log_terms(rate, nu, self.n_support)                  # unnormalized log-pmf on the support
         self.log_normalizer = torch.logsumexp(self.logits, -1)
 
@@ -61,20 +77,32 @@ class ComPoisson(Distribution):
         return (self.probs * (j - self.mean[..., None]) ** 2).sum(-1)
 
     def log_prob(self, value):
-        if self._validate_args: self._validate_sample(value)
+        if self._validate_args:
+            _check_same_device(value=value, rate=self.rate)
+            self._validate_sample(value)
+        value = value.float() if value.dtype in _HALF else value
         return value * torch.log(self.rate) - self.nu * torch.lgamma(value + 1) - self.log_normalizer
 
     @torch.no_grad()
     def sample(self, sample_shape=torch.Size()):
-        return gsm_counts(self.logits.expand(*self._extended_shape(sample_shape), self.n_support), 0.0)
+        shape = self._extended_shape(_check_sample_shape(sample_shape))
+        return gsm_counts(self.logits.expand(*shape, self.n_support), 0.0)
 
     def rsample_relaxed(self, temperature: float, sample_shape=torch.Size()):
         "Gumbel-softmax relaxed sample over the truncated support (Hitchhiker H.3); exact at temperature 0."
-        return gsm_counts(self.logits.expand(*self._extended_shape(sample_shape), self.n_support), _check_temperature(temperature))
+        shape = self._extended_shape(_check_sample_shape(sample_shape))
+        return gsm_counts(self.logits.expand(*shape, self.n_support), _check_temperature(temperature))
 
 # %% ../nbs/04a_com_poisson.ipynb #b27fe63b
 def kl_com_poisson(q: ComPoisson, p: ComPoisson) -> torch.Tensor:
     "KL(q || p) between COM-Poisson distributions by the series over the larger truncated support."
+    for name, d in (("q", q), ("p", p)):
+        if not isinstance(d, ComPoisson): raise ValueError(f"`{name}` must be a ComPoisson, got {type(d).__name__}")
+    _check_same_device(q=q.rate, p=p.rate)
+    try: torch.broadcast_shapes(q.batch_shape, p.batch_shape)
+    except RuntimeError as e:
+        shapes = f"`q` {tuple(q.batch_shape)} and `p` {tuple(p.batch_shape)}"
+        raise ValueError(f"batch shapes of {shapes} do not broadcast") from e
     m = max(q.n_support, p.n_support)
     lq = _log_terms(q.rate, q.nu, m) - q.log_normalizer[..., None]
     lp = _log_terms(p.rate, p.nu, m) - p.log_normalizer[..., None]

@@ -4,16 +4,19 @@
 
 # %% ../nbs/00_distributions.ipynb #1dd26420
 from __future__ import annotations
-import math
+import math, numbers
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, Gamma, Poisson, constraints
-from torch.distributions.utils import broadcast_all, lazy_property
+from torch.distributions.utils import lazy_property
 
 # %% auto #0
-__all__ = ['open_unit_interval', 'finite_real', 'NegativeBinomial', 'plot_nb_vs_poisson', 'overdispersion_index']
+__all__ = ['open_unit_interval', 'positive_finite', 'finite_real', 'NegativeBinomial', 'plot_nb_vs_poisson',
+           'overdispersion_index']
 
 # %% ../nbs/00_distributions.ipynb #fe890941
+_HALF = (torch.float16, torch.bfloat16)  # computed in float32 (see section 5)
+
 def _as_float_tensor(x, name):
     "Python numbers become default-dtype tensors; tensors must already be floating point."
     if isinstance(x, torch.Tensor):
@@ -23,6 +26,62 @@ def _as_float_tensor(x, name):
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise ValueError(f"`{name}` must be a float or a floating-point tensor, got {type(x).__name__}")
     return torch.tensor(float(x), dtype=torch.get_default_dtype())
+
+def _float_args(**args):
+    "Numbers or floating tensors -> broadcast tensors of one dtype (half -> float32) and device; ValueError otherwise."
+    checked = {k: _as_float_tensor(v, k) for k, v in args.items()}
+    tensors = {k: v for k, v in args.items() if isinstance(v, torch.Tensor)}
+    _check_same_device(**tensors)
+    dtype, device = torch.get_default_dtype(), None
+    for i, x in enumerate(tensors.values()):
+        dtype, device = (x.dtype, x.device) if i == 0 else (torch.promote_types(dtype, x.dtype), device)
+    dtype = torch.float32 if dtype in _HALF else dtype
+    out = [v.to(dtype) if isinstance(args[k], torch.Tensor)
+           else torch.tensor(float(args[k]), dtype=dtype, device=device) for k, v in checked.items()]
+    try: return torch.broadcast_tensors(*out)
+    except RuntimeError as e:
+        shapes = " and ".join(f"`{k}` of shape {tuple(v.shape)}" for k, v in checked.items())
+        raise ValueError(shapes + " do not broadcast") from e
+
+
+# %% ../nbs/00_distributions.ipynb #c4ec7a01
+def _check_same_device(**tensors):
+    "ValueError naming the arguments unless every tensor among them sits on one device (non-tensors are skipped)."
+    ts = {k: v for k, v in tensors.items() if isinstance(v, torch.Tensor)}
+    if len({v.device for v in ts.values()}) > 1:
+        got = ", ".join(f"`{k}` on {v.device}" for k, v in ts.items())
+        raise ValueError(f"arguments must be on one device, got {got}")
+
+def _require(ok, value, name, allowed, shown=None):
+    "Raise ValueError naming `name` unless `ok` holds everywhere; report the first offending `value` (synchronizes)."
+    if not bool(ok.all()):
+        bad = value.detach().broadcast_to(ok.shape)[~ok].flatten()[0].item()
+        raise ValueError(f"`{name}` must be {allowed}; got {shown or name} = {bad}")
+
+def _check_number(x, name, lo=-math.inf, hi=math.inf, *, lo_open=False, hi_open=False):
+    "A finite real Python number (not a bool) in the given range, as a float; ValueError naming `name` otherwise."
+    ok = isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+    ok = ok and (lo < x if lo_open else lo <= x) and (x < hi if hi_open else x <= hi)
+    if not ok:
+        rng = "" if lo == -math.inf else f" {'>' if lo_open else '>='} {lo:g}"
+        rng += "" if hi == math.inf else f"{' and' if rng else ''} {'<' if hi_open else '<='} {hi:g}"
+        raise ValueError(f"`{name}` must be a finite number{rng}, got {x!r}")
+    return float(x)
+
+def _check_int(n, name, lo=1):
+    "A Python int (not a bool) >= `lo`; ValueError naming `name` otherwise."
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < lo:
+        raise ValueError(f"`{name}` must be an int >= {lo}, got {n!r}")
+    return int(n)
+
+def _check_sample_shape(shape, name="sample_shape"):
+    "A torch.Size of ints >= 0; ValueError naming `name` otherwise."
+    try: size = torch.Size(shape)
+    except (TypeError, ValueError): size = None
+    if size is None or any(s < 0 for s in size):
+        raise ValueError(f"`{name}` must be a sequence of ints >= 0, got {shape!r}")
+    return size
+
 
 # %% ../nbs/00_distributions.ipynb #59441088
 class _OpenInterval(constraints.Constraint):
@@ -34,6 +93,7 @@ class _OpenInterval(constraints.Constraint):
     def __repr__(self): return f"{self.__class__.__name__[1:]}(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
 
 open_unit_interval = _OpenInterval(0.0, 1.0)
+positive_finite = _OpenInterval(0.0, math.inf)  # torch's `positive` lets +inf through
 
 class _FiniteReal(constraints.Constraint):
     "Constrain to finite real numbers (torch's `real` lets +-inf through)."
@@ -44,7 +104,7 @@ finite_real = _FiniteReal()
 # %% ../nbs/00_distributions.ipynb #21229383
 class NegativeBinomial(Distribution):
     "Negative binomial `NB(z; r, p)` in the papers' convention: mean `r(1-p)/p`, variance `r(1-p)/p**2`."
-    arg_constraints = {"r": constraints.positive, "p": open_unit_interval,
+    arg_constraints = {"r": positive_finite, "p": open_unit_interval,
                        "logits": finite_real}
     support = constraints.nonnegative_integer
     has_rsample = False  # see `negbio_vae.relaxations.RelaxedNegativeBinomial`
@@ -57,10 +117,8 @@ class NegativeBinomial(Distribution):
                  logits=None): # log(p/(1-p)); pass this instead of `p` for stability near 0 or 1
         if (p is None) == (logits is None):
             raise ValueError("Pass exactly one of `p` or `logits`.")
-        r, name = _as_float_tensor(r, "r"), "p" if p is not None else "logits"
-        other = _as_float_tensor(p if p is not None else logits, name)
-        try: r, other = broadcast_all(r, other)
-        except RuntimeError as e: raise ValueError(f"`r` of shape {tuple(r.shape)} and `{name}` of shape {tuple(other.shape)} do not broadcast") from e
+        name = "p" if p is not None else "logits"
+        r, other = _float_args(r=r, **{name: p if p is not None else logits})  # one dtype and device; half -> float32
         self.r = r
         setattr(self, name, other)
         super().__init__(self.r.shape, validate_args=validate_args)
@@ -98,8 +156,10 @@ class NegativeBinomial(Distribution):
         return new
 
     def log_prob(self, value):
-        if self._validate_args: self._validate_sample(value)
-        return self._log_pmf(value)
+        if self._validate_args:
+            _check_same_device(value=value, r=self.r)
+            self._validate_sample(value)
+        return self._log_pmf(value.float() if value.dtype in _HALF else value)  # lgamma of a half count is off by 1e-3
 
     def _log_pmf(self, z):
         "log-pmf extended to real z >= 0 through the Gamma function (used by Monte Carlo KLs of relaxed samples)."
@@ -116,7 +176,7 @@ NegativeBinomial.to_torch = _nb_to_torch
 # %% ../nbs/00_distributions.ipynb #d51bee6c
 def _gamma_rate(self, sample_shape=torch.Size(), rsample=False):
     "Draw the Gamma mixing rate lambda ~ Gamma(r, p/(1-p)) (reparameterized when `rsample`)."
-    shape = self._extended_shape(sample_shape)
+    shape = self._extended_shape(_check_sample_shape(sample_shape))
     unit = Gamma(self.r.expand(shape), torch.ones((), dtype=self.r.dtype, device=self.r.device), validate_args=False)
     lam1 = unit.rsample() if rsample else unit.sample()
     return lam1 * torch.exp(self.log1m_p - self.log_p)
@@ -135,6 +195,10 @@ def plot_nb_vs_poisson(mean=6.0,                       # common mean of every cu
                        zmax=30):                        # largest count on the x axis
     "Figure: NB pmfs with a common mean for several `r`, with the Poisson pmf of that mean."
     import matplotlib.pyplot as plt
+    mean, zmax = _check_number(mean, "mean", 0, lo_open=True), _check_int(zmax, "zmax")
+    if isinstance(rs, (str, bytes)) or not hasattr(rs, "__len__") or len(rs) == 0:
+        raise ValueError(f"`rs` must be a non-empty sequence of numbers > 0, got {rs!r}")
+    rs = [_check_number(r, "rs", 0, lo_open=True) for r in rs]
     zs = torch.arange(zmax + 1, dtype=torch.float64)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for r in rs:
@@ -151,9 +215,13 @@ def overdispersion_index(z: torch.Tensor,  # counts (or relaxed counts); samples
                          dim=0,            # dimension(s) holding the samples
                          eps: float = 0.0  # added to the mean in the denominator, as in NegBio-VAE App. D
                         ) -> torch.Tensor:
-    "Overdispersion index (Fano factor) Var(z) / (E[z] + eps) along `dim`."
-    if not isinstance(z, torch.Tensor) or not z.is_floating_point():
-        raise ValueError("`z` must be a floating-point tensor")
-    if eps < 0: raise ValueError(f"`eps` must be >= 0, got {eps}")
-    var, mean = torch.var_mean(z, dim=dim, correction=1)
+    "Overdispersion index (Fano factor) Var(z) / (E[z] + eps) along `dim` (unbiased variance)."
+    if not isinstance(z, torch.Tensor) or z.dim() == 0: raise ValueError("`z` must be a tensor with a sample dimension")
+    z, eps = _float_args(z=z)[0], _check_number(eps, "eps", 0)
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and -z.dim() <= d < z.dim() for d in dims):
+        raise ValueError(f"`dim` must be an int or a tuple of ints in [-{z.dim()}, {z.dim()}), got {dim!r}")
+    if math.prod(z.shape[d] for d in dims) < 2:
+        raise ValueError(f"`z` must hold at least 2 samples along `dim`, got shape {tuple(z.shape)}")
+    var, mean = torch.var_mean(z, dim=tuple(dims), correction=1)
     return var / (mean + eps)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 import torch
 from torch.distributions import register_kl
-from .distributions import NegativeBinomial, _as_float_tensor
+from .distributions import (NegativeBinomial, _float_args, _check_same_device, _check_number, _check_int,
+                                      _check_sample_shape, _require)
 
 # %% auto #0
 __all__ = ['exp_minus_one_minus', 'kl_poisson', 'kl_nb_series', 'kl_nb_ds', 'kl_nb_mc', 'plot_kl_dispersion_sharing']
@@ -30,10 +31,13 @@ def _scaled_phi(t, w, w_expm1_t):
     return torch.where(small, w * _phi_series(t_small), w_expm1_t - w * t)
 
 # %% ../nbs/03_kl.ipynb #1f3a52e9
-def exp_minus_one_minus(t: torch.Tensor,  # any real tensor
+def exp_minus_one_minus(t: torch.Tensor,  # any finite real tensor (half precision is computed in float32)
+                        *,
+                        validate_args=True  # check that t is finite (synchronizes with the device)
                        ) -> torch.Tensor:
     "phi(t) = exp(t) - 1 - t >= 0, without cancellation near t = 0."
-    t = _as_float_tensor(t, "t")
+    t, = _float_args(t=t)
+    if validate_args: _require(torch.isfinite(t), t, "t", "finite")
     return _scaled_phi(t, 1.0, torch.expm1(t))
 
 # %% ../nbs/03_kl.ipynb #d74f3184
@@ -47,27 +51,6 @@ def _log_ratio(n, d, log_n, log_d):
     n_ok, n_near = torch.where(ok, n, d_ok), torch.where(near, n, d_near)  # unused branches see harmless values
     far = torch.where(ok, torch.log(n_ok / d_ok), diff)
     return torch.where(near, torch.log1p((n_near - d_near) / d_near), far)
-
-# %% ../nbs/03_kl.ipynb #1081c373
-def _float_args(**args):
-    "Numbers or floating tensors -> broadcast tensors of one dtype and device; ValueError naming the argument otherwise."
-    checked = {k: _as_float_tensor(v, k) for k, v in args.items()}
-    tensors = [v for v in args.values() if isinstance(v, torch.Tensor)]
-    dtype, device = torch.get_default_dtype(), None
-    if tensors:
-        dtype, device = tensors[0].dtype, tensors[0].device
-        for x in tensors[1:]: dtype = torch.promote_types(dtype, x.dtype)
-    out = [v.to(dtype) if isinstance(args[k], torch.Tensor) else torch.tensor(float(args[k]), dtype=dtype, device=device)
-           for k, v in checked.items()]
-    try: return torch.broadcast_tensors(*out)
-    except RuntimeError as e:
-        raise ValueError(" and ".join(f"`{k}` of shape {tuple(v.shape)}" for k, v in checked.items()) + " do not broadcast") from e
-
-def _require(ok, value, name, allowed, shown=None):
-    "Raise ValueError naming `name` unless `ok` holds everywhere; report the first offending `value`."
-    if not bool(ok.all()):
-        bad = value.detach().broadcast_to(ok.shape)[~ok].flatten()[0].item()
-        raise ValueError(f"`{name}` must be {allowed}; got {shown or name} = {bad}")
 
 # %% ../nbs/03_kl.ipynb #63d37cdc
 def kl_poisson(rate_q,             # posterior rate(s) lambda_q = r * delta_r > 0
@@ -106,7 +89,8 @@ def _check_nb(d, name):
         raise ValueError(f"`{name}` must be a negbio_vae.distributions.NegativeBinomial, got {type(d).__name__}")
 
 def _batch_shape(q, p):
-    "Broadcast batch shape of `q` and `p` (ValueError naming both if they do not broadcast)."
+    "Broadcast batch shape of `q` and `p` (ValueError naming both if they do not broadcast or sit on two devices)."
+    _check_same_device(q=q.r, p=p.r)
     try: return torch.broadcast_shapes(q.batch_shape, p.batch_shape)
     except RuntimeError as e: raise ValueError(f"batch shapes of `q` {tuple(q.batch_shape)} and `p` {tuple(p.batch_shape)} do not broadcast") from e
 
@@ -137,17 +121,18 @@ def _series_cutoff(q, p, tol, max_terms):
 def kl_nb_series(q: NegativeBinomial,  # posterior NB(r_q, p_q)
                  p: NegativeBinomial,  # prior NB(r_p, p_p); r_p may differ from r_q
                  tol: float = 1e-10,   # proven bound on the neglected tail of the series
-                 max_terms: int = 1_000_000  # refuse (ValueError) rather than sum more terms than this
+                 max_terms: int = 1_000_000, # refuse (ValueError) rather than sum more terms than this
+                 chunk_elements: int = 2**22 # terms x batch elements evaluated at once (memory per chunk)
                 ) -> torch.Tensor:
     "Exact KL(q || p) for any two NBs by the truncated series sum_{z<Z} q(z) log(q(z)/p(z)), tail error <= `tol`."
     _check_nb(q, "q"); _check_nb(p, "p")
-    if not (isinstance(tol, (int, float)) and tol > 0): raise ValueError(f"`tol` must be a number > 0, got {tol!r}")
-    if not (isinstance(max_terms, int) and max_terms > 0): raise ValueError(f"`max_terms` must be a positive int, got {max_terms!r}")
+    tol, max_terms = _check_number(tol, "tol", 0, lo_open=True), _check_int(max_terms, "max_terms")
+    chunk_elements = _check_int(chunk_elements, "chunk_elements")
     shape = _batch_shape(q, p)
     q, p = q.expand(shape), p.expand(shape)
     Z = _series_cutoff(q, p, tol, max_terms)
     zmax, numel = int(Z.max()), max(1, math.prod(shape))
-    chunk = max(1, 2**22 // numel)
+    chunk = max(1, chunk_elements // numel)
     total = torch.zeros(shape, dtype=q.r.dtype, device=q.r.device)
     for start in range(0, zmax, chunk):
         z = torch.arange(start, min(start + chunk, zmax), dtype=q.r.dtype, device=q.r.device).reshape(-1, *[1] * len(shape))
@@ -189,6 +174,7 @@ def _nb_probs(d):
 @register_kl(NegativeBinomial, NegativeBinomial)
 def _kl_nb_nb(q, p):
     "KL(q || p) between NBs with the same `r` (NegBio-VAE Eq. 3); different `r` raise NotImplementedError."
+    _batch_shape(q, p)  # one device, broadcastable (metadata only: no synchronization)
     r_q, r_p = torch.broadcast_tensors(q.r, p.r)
     if not torch.equal(r_q, r_p):
         raise NotImplementedError("KL between negative binomials with different `r` has no closed form: "
@@ -207,8 +193,9 @@ def kl_nb_mc(q: NegativeBinomial,  # posterior NB(r_q, p_q)
             ) -> torch.Tensor:
     "Monte Carlo KL(q || p): mean of log q(z) - log p(z) over the leading sample dimensions of `z`."
     _check_nb(q, "q"); _check_nb(p, "p")
-    z = _as_float_tensor(z, "z")
     shape = _batch_shape(q, p)
+    z, = _float_args(z=z)  # half precision -> float32
+    _check_same_device(z=z, q=q.r)
     if z.dim() < len(shape) or z.shape[z.dim() - len(shape):] != shape:
         raise ValueError(f"`z` must have shape sample_shape + batch_shape {tuple(shape)}, got {tuple(z.shape)}")
     if validate_args: _require((z >= 0) & torch.isfinite(z), z, "z", ">= 0 and finite")
@@ -223,6 +210,11 @@ def plot_kl_dispersion_sharing(ps=(0.1, 0.5, 0.9),  # prior success probabilitie
                                ymax=3.0):           # upper limit of the y axis
     "Figure: the NB dispersion-sharing KL per unit r, g(p, delta_p), with the Poisson f(delta) and the quadratic approximation."
     import matplotlib.pyplot as plt
+    if isinstance(ps, (str, bytes)) or not hasattr(ps, "__len__") or len(ps) == 0:
+        raise ValueError(f"`ps` must be a non-empty sequence of numbers in (0, 1), got {ps!r}")
+    ps = [_check_number(p, "ps", 0, 1, lo_open=True, hi_open=True) for p in ps]
+    delta_min = _check_number(delta_min, "delta_min", 0, 1, lo_open=True, hi_open=True)
+    n, ymax = _check_int(n, "n", 2), _check_number(ymax, "ymax", 0, lo_open=True)
     fig, ax = plt.subplots(figsize=(8, 4))
     for i, p in enumerate(ps):
         pt = torch.tensor(float(p), dtype=torch.float64)

@@ -11,8 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributions import (Distribution, Normal, Laplace, Poisson, Categorical, OneHotCategorical,
                                  RelaxedOneHotCategorical, kl_divergence)
-from .distributions import NegativeBinomial
-from .relaxations import relaxed_poisson, relaxed_nb
+from .distributions import NegativeBinomial, _check_int, _check_number, _check_same_device, _require
+from .relaxations import relaxed_poisson, relaxed_nb, _check_temperature
 from .kl import kl_poisson, kl_nb_mc
 
 # %% auto #0
@@ -26,16 +26,24 @@ class ResDense(nn.Module):
     "Residual dense block x + W2 act(W1 x)."
     def __init__(self, width: int, act=nn.SiLU):
         super().__init__()
+        width = _check_int(width, "width")
         self.net = nn.Sequential(nn.Linear(width, width), act(), nn.Linear(width, width))
     def forward(self, x): return x + self.net(x)
 
 def _check_image_shape(image_shape, arch):
-    if not (isinstance(image_shape, (tuple, list)) and len(image_shape) == 3 and all(isinstance(s, int) and s > 0 for s in image_shape)):
+    if not (isinstance(image_shape, (tuple, list)) and len(image_shape) == 3
+            and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_shape)):
         raise ValueError(f"`image_shape` must be (channels, height, width) of positive ints, got {image_shape!r}")
     if arch not in ARCHS: raise ValueError(f"`arch` must be one of {ARCHS}, got {arch!r}")
     if arch == "conv" and (image_shape[1] % 4 or image_shape[2] % 4):
         raise ValueError(f"`image_shape` must have height and width divisible by 4 for arch='conv', got {tuple(image_shape)}")
     return tuple(image_shape)
+
+def _check_widths(hidden, channels):
+    "Validated MLP width and the two conv channel counts (ints >= 1)."
+    if not (isinstance(channels, (tuple, list)) and len(channels) == 2):
+        raise ValueError(f"`channels` must be a pair of ints >= 1, got {channels!r}")
+    return _check_int(hidden, "hidden"), tuple(_check_int(c, "channels") for c in channels)
 
 def _output_activation(data_range):
     if data_range is None: return nn.Identity()
@@ -52,6 +60,7 @@ def make_encoder(arch: str,                 # 'linear', 'mlp' or 'conv'
                 ) -> nn.Module:
     "Encoder mapping images (B, C, H, W) to (B, out_features)."
     C, H, W = _check_image_shape(image_shape, arch)
+    out_features, (hidden, channels) = _check_int(out_features, "out_features"), _check_widths(hidden, channels)
     D = C * H * W
     if arch == "linear": return nn.Sequential(nn.Flatten(), nn.Linear(D, out_features))
     if arch == "mlp": return nn.Sequential(nn.Flatten(), nn.Linear(D, hidden), nn.SiLU(), ResDense(hidden), nn.SiLU(),
@@ -68,6 +77,7 @@ def make_decoder(arch: str,                 # 'linear', 'mlp' or 'conv'
                  hidden: int = 256, channels: tuple = (32, 64)) -> nn.Module:
     "Decoder mapping latents (B, K) to image means (B, C, H, W)."
     C, H, W = _check_image_shape(image_shape, arch)
+    n_latents, (hidden, channels) = _check_int(n_latents, "n_latents"), _check_widths(hidden, channels)
     out = _output_activation(data_range)
     if arch == "linear": body = nn.Sequential(nn.Linear(n_latents, C * H * W), nn.Unflatten(1, (C, H, W)))
     elif arch == "mlp": body = nn.Sequential(nn.Linear(n_latents, hidden), nn.SiLU(), ResDense(hidden), nn.SiLU(),
@@ -103,11 +113,10 @@ class VAE(nn.Module):
                  temperature: float = 1.0,     # default relaxation temperature in training mode
                  hidden: int = 256):
         super().__init__()
-        if not (isinstance(n_latents, int) and n_latents > 0): raise ValueError(f"`n_latents` must be a positive int, got {n_latents!r}")
-        if not (isinstance(n_samples, int) and n_samples > 0): raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
-        self.image_shape, self.n_latents, self.arch = _check_image_shape(image_shape, arch), n_latents, arch
-        self.beta, self.n_samples, self.data_range = _check_beta(beta), n_samples, data_range
-        self.temperature = temperature
+        self.image_shape, self.arch = _check_image_shape(image_shape, arch), arch
+        self.n_latents, self.n_samples = _check_int(n_latents, "n_latents"), _check_int(n_samples, "n_samples")
+        self.beta, self.data_range = _check_number(beta, "beta", 0, lo_open=True), data_range
+        self.temperature = _check_temperature(temperature)
         self.encoder = make_encoder(arch, image_shape, self.params_per_latent * n_latents, hidden)
         self.decoder = make_decoder(arch, image_shape, n_latents, data_range, hidden)
 
@@ -119,16 +128,30 @@ class VAE(nn.Module):
     def representation(self, x: torch.Tensor) -> torch.Tensor: return self.encode(x).mean
 
     # --- shared ---
-    def encode(self, x): return self.posterior(self.encoder(x))
-    def decode(self, z): return self.decoder(z)
+    def _check_tensor(self, t, name, shape):
+        "ValueError unless `t` is a floating tensor of shape (B >= 1, *shape) on the model's device (no host sync)."
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise ValueError(f"`{name}` must be a floating-point tensor, got {getattr(t, 'dtype', type(t).__name__)}")
+        if t.dim() != 1 + len(shape) or tuple(t.shape[1:]) != tuple(shape) or t.shape[0] == 0:
+            want = ", ".join(map(str, shape))
+            raise ValueError(f"`{name}` must have shape (B, {want}) with B >= 1, got {tuple(t.shape)}")
+        _check_same_device(**{name: t, "model": self.decoder[0][0].weight})
+    def encode(self, x):
+        self._check_tensor(x, "x", self.image_shape)
+        return self.posterior(self.encoder(x))
+    def decode(self, z):
+        self._check_tensor(z, "z", (self.n_latents,))
+        return self.decoder(z)
     @torch.no_grad()
     def sample(self, n: int):
         "n images decoded from exact prior samples."
+        n = _check_int(n, "n")
         return self.decode(self.prior().sample((n,)).reshape(n, -1))
 
     def forward(self, x, temperature: float | None = None, beta: float | None = None) -> VAEOutput:
-        beta = self.beta if beta is None else beta
-        tau = 0.0 if not self.training else (self.temperature if temperature is None else temperature)
+        beta = self.beta if beta is None else _check_number(beta, "beta", 0)   # Python scalars: no synchronization
+        tau = self.temperature if temperature is None else _check_temperature(temperature)
+        tau = tau if self.training else 0.0
         q = self.encode(x)
         z = self.rsample(q, tau, self.n_samples).reshape(self.n_samples, x.shape[0], self.n_latents)   # (S, B, K)
         recon = self.decode(z.flatten(0, 1)).unflatten(0, (self.n_samples, x.shape[0]))
@@ -136,14 +159,10 @@ class VAE(nn.Module):
         kl = self.kl_terms(q, z).reshape(x.shape[0], self.n_latents)                                # (B, K)
         kl_sum = kl.sum(-1)
         D = x[0].numel()
-        elbo = -sse / beta - 0.5 * D * math.log(math.pi * beta) - kl_sum
+        if beta > 0: elbo = -sse / beta - 0.5 * D * math.log(math.pi * beta) - kl_sum
+        else: elbo = torch.full_like(sse, math.nan)                                   # sigma^2 = 0: undefined
         return VAEOutput(loss=(sse + beta * kl_sum).mean(), recon_loss=sse.mean(), kl_loss=kl_sum.mean(), recon=recon[0],
                          z=z[0] if self.n_samples == 1 else z, kl=kl, elbo=elbo)
-
-def _check_beta(beta):
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (0 < beta < math.inf):
-        raise ValueError(f"`beta` must be a finite number > 0, got {beta!r}")
-    return float(beta)
 
 # %% ../nbs/04_models.ipynb #0ef5cfde
 class GaussianVAE(VAE):
@@ -170,8 +189,10 @@ class CategoricalVAE(VAE):
     is_discrete, params_per_latent = True, 1
 
     def __init__(self, image_shape, n_latents=256, n_categories: int | None = None, **kwargs):
+        n_latents = _check_int(n_latents, "n_latents")
         self.n_categories = n_latents if n_categories is None else n_categories
-        if not (isinstance(self.n_categories, int) and self.n_categories > 1 and n_latents % self.n_categories == 0):
+        if not (isinstance(self.n_categories, int) and not isinstance(self.n_categories, bool) and self.n_categories > 1
+                and n_latents % self.n_categories == 0):
             raise ValueError(f"`n_categories` must be an int > 1 dividing n_latents={n_latents}, got {n_categories!r}")
         super().__init__(image_shape, n_latents, **kwargs)
 
@@ -211,7 +232,9 @@ class PoissonVAE(VAE):
     def rsample(self, q, temperature, n):
         return relaxed_poisson(q.rate.expand(n, *q.rate.shape), temperature, self.method, validate=False)
     def kl_terms(self, q, z): return kl_poisson(q.rate, self.prior().rate, validate_args=False)
-    def representation(self, x): return self.log_rate + self.encoder(x)
+    def representation(self, x):
+        self._check_tensor(x, "x", self.image_shape)
+        return self.log_rate + self.encoder(x)
 
 # %% ../nbs/04_models.ipynb #3a731615
 class NegBioVAE(VAE):
@@ -263,5 +286,10 @@ def dead_neuron_ratio(kl: torch.Tensor,       # (N, K) per-latent KLs over N ima
                       threshold: float = 0.01 # nats: a latent whose mean KL is below this is 'dead'
                      ) -> float:
     "DNR (NegBio App. D): fraction of latents whose KL, averaged over the images, is below `threshold`."
-    if kl.dim() != 2: raise ValueError(f"`kl` must have shape (N, K), got {tuple(kl.shape)}")
+    if not isinstance(kl, torch.Tensor) or not kl.is_floating_point():
+        raise ValueError("`kl` must be a floating-point tensor")
+    if kl.dim() != 2 or kl.numel() == 0:
+        raise ValueError(f"`kl` must have shape (N, K) with N, K >= 1, got {tuple(kl.shape)}")
+    threshold = _check_number(threshold, "threshold", 0)
+    _require(~torch.isnan(kl), kl, "kl", "free of NaN")
     return (kl.mean(0) < threshold).float().mean().item()

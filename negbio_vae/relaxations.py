@@ -8,14 +8,63 @@ import functools, math, os, warnings
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, Poisson, constraints
-from .distributions import NegativeBinomial, _as_float_tensor
+from .distributions import NegativeBinomial, _as_float_tensor, _check_sample_shape
 
 # %% auto #0
-__all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'sigmoid', 'cubic',
-           'soft_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense',
-           'plot_eat_schematic', 'eat_half_width', 'poisson_sample', 'window_moments', 'eat_window_poisson',
-           'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson', 'relaxed_poisson', 'relaxed_nb', 'RelaxedPoisson',
-           'RelaxedNegativeBinomial', 'plot_relaxed_nb']
+__all__ = ['MAX_SAMPLE_ELEMENTS', 'INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS',
+           'sigmoid', 'cubic', 'soft_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals',
+           'eat_arrivals_poisson', 'eat_dense', 'plot_eat_schematic', 'eat_half_width', 'poisson_sample',
+           'window_moments', 'eat_window_poisson', 'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson',
+           'relaxed_poisson', 'relaxed_nb', 'RelaxedPoisson', 'RelaxedNegativeBinomial', 'plot_relaxed_nb']
+
+# %% ../nbs/01_relaxations.ipynb #23842eba
+def _check_temperature(temperature):
+    if isinstance(temperature, torch.Tensor):
+        if temperature.numel() != 1: raise ValueError(f"`temperature` must be a scalar, got shape {tuple(temperature.shape)}")
+        temperature = temperature.item()
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise ValueError(f"`temperature` must be a number >= 0, got {type(temperature).__name__}")
+    if not (0 <= temperature < math.inf):
+        raise ValueError(f"`temperature` must be finite and >= 0, got {temperature}")
+    return float(temperature)
+
+def _check_tol(tol):
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}")
+    return float(tol)
+
+def _check_count(n, name):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {n!r}")
+    return n
+
+def _prepare_rate(rate, name="rate"):
+    "Float tensor (half precision is computed in float32)."
+    rate = _as_float_tensor(rate, name)
+    return rate.float() if rate.dtype in (torch.float16, torch.bfloat16) else rate
+
+def _validate_min(minimum, name):
+    if not minimum >= 0:   # also catches nan
+        raise ValueError(f"`{name}` must be finite and >= 0, got a minimum of {minimum}")
+
+def _check_rates(rate, name="rate", positive=False):
+    "A float tensor (half -> float32) whose values are finite and >= 0 (> 0 if `positive`): one host read."
+    rate = _prepare_rate(rate, name)
+    if rate.numel():
+        lo, hi = torch.stack([rate.detach().amin(), rate.detach().amax()]).tolist()
+        if not (lo > 0 if positive else lo >= 0) or not math.isfinite(hi):
+            raise ValueError(f"`{name}` must be finite and {'> 0' if positive else '>= 0'}, got values in [{lo}, {hi}]")
+    return rate
+
+MAX_SAMPLE_ELEMENTS = 2**31     # a sample_shape that asks for more elements than this is refused before allocating
+
+def _check_size(sample_shape, batch_shape):
+    "`sample_shape` as a torch.Size of ints >= 0 whose samples (times the batch) fit under MAX_SAMPLE_ELEMENTS."
+    size = _check_sample_shape(sample_shape)
+    if size.numel() * torch.Size(batch_shape).numel() > MAX_SAMPLE_ELEMENTS:
+        raise ValueError(f"`sample_shape`={tuple(size)} with batch shape {tuple(batch_shape)} asks for "
+                         f"{size.numel() * torch.Size(batch_shape).numel()} elements, above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
+    return size
 
 # %% ../nbs/01_relaxations.ipynb #b6cbcf9d
 def sigmoid(u: torch.Tensor) -> torch.Tensor:
@@ -60,12 +109,18 @@ def eat_horizon(rate: torch.Tensor,       # Poisson rates (>= 0)
                 tol: float = 1e-4         # bound on E|truncated - untruncated| relaxed count
                ) -> torch.Tensor:
     "Time H after which EAT arrivals change the relaxed count by at most tol/2 in expectation."
-    if _check_indicator(indicator) == "cubic": return torch.full_like(rate, 1.0 + temperature)
+    return _eat_horizon(_check_rates(rate), _check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+
+def _eat_horizon(rate, temperature, indicator, tol):
+    if indicator == "cubic": return torch.full_like(rate, 1.0 + temperature)
     return 1.0 + temperature * torch.log(2 * rate * temperature / tol).clamp(min=0)
 
 def eat_arrivals(rate: torch.Tensor, temperature: float, indicator: str = "cubic", tol: float = 1e-4) -> torch.Tensor:
     "Number of arrivals M per element such that the EAT truncation error E|z_M - z_inf| <= tol."
-    mu = rate * eat_horizon(rate, temperature, indicator, tol)
+    return _eat_arrivals(_check_rates(rate), _check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+
+def _eat_arrivals(rate, temperature, indicator, tol):
+    mu = rate * _eat_horizon(rate, temperature, indicator, tol)
     x = torch.log(2 * (mu.sqrt() + 2) / tol)
     return torch.ceil(mu + x / 3 + torch.sqrt(x * x / 9 + 2 * mu * x)) + 1
 
@@ -99,36 +154,6 @@ class _EAT(torch.autograd.Function):
         dz_drate, = ctx.saved_tensors
         return grad_z * dz_drate, None, None, None, None
 
-# %% ../nbs/01_relaxations.ipynb #23842eba
-def _check_temperature(temperature):
-    if isinstance(temperature, torch.Tensor):
-        if temperature.numel() != 1: raise ValueError(f"`temperature` must be a scalar, got shape {tuple(temperature.shape)}")
-        temperature = temperature.item()
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise ValueError(f"`temperature` must be a number >= 0, got {type(temperature).__name__}")
-    if not (0 <= temperature < math.inf):
-        raise ValueError(f"`temperature` must be finite and >= 0, got {temperature}")
-    return float(temperature)
-
-def _check_tol(tol):
-    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
-        raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}")
-    return float(tol)
-
-def _check_count(n, name):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {n!r}")
-    return n
-
-def _prepare_rate(rate, name="rate"):
-    "Float tensor (half precision is computed in float32)."
-    rate = _as_float_tensor(rate, name)
-    return rate.float() if rate.dtype in (torch.float16, torch.bfloat16) else rate
-
-def _validate_min(minimum, name):
-    if not minimum >= 0:   # also catches nan
-        raise ValueError(f"`{name}` must be finite and >= 0, got a minimum of {minimum}")
-
 # %% ../nbs/01_relaxations.ipynb #b157d95f
 def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, any shape
                 temperature: float,       # tau >= 0; 0 gives exact Poisson samples
@@ -142,11 +167,12 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
     "EAT by drawing the first M arrivals: sum over t_m of f((1 - t_m)/tau), differentiable in `rate`."
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     _check_indicator(indicator); tol = _check_tol(tol)
-    if n_arrivals is not None: n_arrivals = _check_count(n_arrivals, "n_arrivals")
+    if n_arrivals is not None and _check_count(n_arrivals, "n_arrivals") > _check_count(max_arrivals, "max_arrivals"):
+        raise ValueError(f"`n_arrivals`={n_arrivals} is above `max_arrivals`={max_arrivals}: raise `max_arrivals` to allow it")
     if rate.numel() == 0: return rate.clone()
     if n_arrivals is None:
         r = rate.detach()
-        lo, m = torch.stack([r.amin(), eat_arrivals(r, max(tau, 1e-300), indicator, tol).amax()]).tolist()  # one host read
+        lo, m = torch.stack([r.amin(), _eat_arrivals(r, max(tau, 1e-300), indicator, tol).amax()]).tolist()  # one host read
         if validate: _validate_min(lo, "rate")
         if not math.isfinite(m): raise ValueError(f"`rate` must be finite, got a maximum of {r.max().item()}")
         n_arrivals = int(m)
@@ -169,6 +195,8 @@ def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
               max_elements: int = 2**28 # refuse a call whose dense tensor would hold more elements (memory ~ 12 bytes each)
              ) -> torch.Tensor:
     "Reference EAT as in the papers' code: dense (M, *rate.shape) arrival times, differentiated by autograd."
+    rate, tau, _ = _check_rates(rate, positive=True), _check_temperature(temperature), _check_indicator(indicator)
+    if tau == 0: raise ValueError("`temperature` must be > 0 for eat_dense, got 0")
     _check_count(n_arrivals, "n_arrivals")
     if n_arrivals * rate.numel() > _check_count(max_elements, "max_elements"):
         raise ValueError(f"`n_arrivals`={n_arrivals} x {rate.numel()} elements of `rate` = {n_arrivals * rate.numel()} "
@@ -204,7 +232,10 @@ def eat_half_width(rate: torch.Tensor,        # Poisson rates (>= 0)
                tol: float = 1e-4          # sigmoid: bound on E|windowed - unlimited relaxed count|
               ) -> torch.Tensor:
     "Half-width L (in units of tau) of the EAT window [max(0, 1 - tau L), 1 + tau L] per element."
-    if _check_indicator(indicator) == "cubic": return torch.ones_like(rate)
+    return _eat_half_width(_check_rates(rate), _check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+
+def _eat_half_width(rate, temperature, indicator, tol):
+    if indicator == "cubic": return torch.ones_like(rate)
     x = (tol / (2 * rate * temperature)).clamp(max=math.log(2))       # = log 2 where rate*tau is tiny (or 0)
     return torch.log(torch.expm1(x)).neg().clamp(min=0)
 
@@ -214,6 +245,9 @@ CLT_POINTS = 2**20               # eat_window_poisson: elements expecting more w
 
 def poisson_sample(rate: torch.Tensor) -> torch.Tensor:
     "Poisson draws at `rate` (no gradient); above `POISSON_NORMAL_ABOVE` the rounded normal round(rate + sqrt(rate) xi)."
+    return _poisson_sample(_check_rates(rate).detach())
+
+def _poisson_sample(rate):
     big = rate > POISSON_NORMAL_ABOVE
     exact = torch.poisson(torch.where(big, torch.zeros_like(rate), rate))
     return torch.where(big, (rate + rate.sqrt() * torch.randn_like(rate)).round().clamp(min=0), exact)
@@ -231,6 +265,16 @@ def window_moments(L: torch.Tensor,     # the window is u ~ U(-L, hi)
                    indicator: str = "cubic"
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     "(m_f, v_f, m_g, c_fg): mean and variance of f(u), mean of g(u), Cov(f, g), for u ~ U(-L, hi), in float64."
+    L, hi = _check_rates(L, "L"), _check_rates(hi, "hi")
+    try: L, hi = torch.broadcast_tensors(L, hi)
+    except RuntimeError as e: raise ValueError(f"`L` of shape {tuple(L.shape)} and `hi` of shape {tuple(hi.shape)} do not broadcast") from e
+    _check_indicator(indicator)
+    if not bool(((L + hi) > 0).all()): raise ValueError("the window [-`L`, `hi`] must have a positive width (L + hi > 0)")
+    if indicator == "cubic" and not bool(((L <= 1) & (hi <= 1)).all()):
+        raise ValueError("for the cubic the window must lie in [-1, 1] (`L` <= 1 and `hi` <= 1), where f is one polynomial")
+    return _window_moments(L, hi, _check_temperature(tau), indicator)
+
+def _window_moments(L, hi, tau, indicator):
     a, b = -L.double(), hi.double()
     (fa, Afa, A2a), (fb, Afb, A2b) = _antiderivatives(a, indicator), _antiderivatives(b, indicator)
     n = b - a
@@ -241,7 +285,7 @@ def window_moments(L: torch.Tensor,     # the window is u ~ U(-L, hi)
 
 def _clt_window_sums(counts, L, hi, tau, indicator):
     "The window sums (S_f, S_g) given `counts` points, drawn from their normal approximation (see above)."
-    m_f, v_f, m_g, c = window_moments(L, hi, tau, indicator)
+    m_f, v_f, m_g, c = _window_moments(L, hi, tau, indicator)
     n = counts.double()
     dev = (n * v_f).sqrt() * torch.randn_like(n)
     beta = torch.where(v_f > 0, c / v_f, torch.zeros_like(v_f))
@@ -277,12 +321,12 @@ class _EATWindow(torch.autograd.Function):
     "Windowed EAT: exact-in-law relaxed count (cubic) and its pathwise derivative, O(numel) saved state."
     @staticmethod
     def forward(ctx, rate, tau, indicator, tol, chunk_points, kernel, clt_points):
-        L = eat_half_width(rate, tau, indicator, tol)
+        L = _eat_half_width(rate, tau, indicator, tol)
         hi = L.clamp(max=1 / tau)                                   # u = (1 - s)/tau <= 1/tau since s >= 0
-        z = poisson_sample(rate * (1 - tau * L).clamp(min=0))      # N_a: arrivals before the window count 1
+        z = _poisson_sample(rate * (1 - tau * L).clamp(min=0))      # N_a: arrivals before the window count 1
         mu_w = rate * tau * (hi + L)
         big = mu_w > clt_points                                     # busy windows: the CLT draw (bounded work)
-        n_all = poisson_sample(mu_w)                                # N_W
+        n_all = _poisson_sample(mu_w)                                # N_W
         counts = torch.where(big, torch.zeros_like(n_all), n_all)
         zw = None
         if kernel != "torch":
@@ -447,6 +491,11 @@ def gsm_window(rate: torch.Tensor,   # Poisson rates (>= 0)
                tol: float = 1e-4     # bound on E|windowed - full-support relaxed count|
               ) -> tuple[torch.Tensor, torch.Tensor]:
     "Support window [lo, hi) of the Poisson pmf for GSM with truncation error at most `tol`."
+    tau = _check_temperature(temperature)
+    if tau == 0: raise ValueError("`temperature` must be > 0 for a GSM window, got 0")
+    return _gsm_window(_check_rates(rate), tau, _check_tol(tol))
+
+def _gsm_window(rate, temperature, tol):
     s = min(1.0 / temperature, 0.5)
     c_s = math.pi * s / math.sin(math.pi * s)
     x = (math.log(2 * c_s / tol) + s * torch.log(3 * torch.sqrt(rate + 1)) + torch.log(2 * rate + 100) + torch.log(rate.sqrt() + 2)) / s
@@ -494,11 +543,12 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     tol = _check_tol(tol)
     chunk_cells, max_categories = _check_count(chunk_cells, "chunk_cells"), _check_count(max_categories, "max_categories")
-    if n_categories is not None: n_categories = _check_count(n_categories, "n_categories")
+    if n_categories is not None and _check_count(n_categories, "n_categories") > max_categories:
+        raise ValueError(f"`n_categories`={n_categories} is above `max_categories`={max_categories}: raise `max_categories` to allow it")
     if rate.numel() == 0: return rate.clone()
     r = rate.detach()
     if n_categories is None:
-        lo, hi = gsm_window(r.double(), max(tau, 1e-300), tol)     # float64: at rate 1e30, float32 loses the width
+        lo, hi = _gsm_window(r.double(), max(tau, 1e-300), tol)     # float64: at rate 1e30, float32 loses the width
         stats = torch.stack([r.amin().double(), (hi - lo).amax()]).tolist()   # the one host read of a call
         lo = lo.to(r.dtype)
         if validate: _validate_min(stats[0], "rate")
@@ -511,7 +561,7 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
         raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs {width} categories per element, "
                          f"above `max_categories`={max_categories}: raise `max_categories`, or use an EAT method, whose "
                          f"window sampler does bounded work at any rate")
-    if tau == 0: return poisson_sample(r)
+    if tau == 0: return _poisson_sample(r)
     pos = rate > 0
     safe = torch.where(pos, rate, torch.ones_like(rate))
     z = lo + _GSMPoisson.apply(safe, lo, width, tau, chunk_cells)
@@ -538,7 +588,8 @@ def relaxed_nb(r,                      # NB dispersion r > 0
                sample_shape=torch.Size(), tol: float = 1e-4) -> torch.Tensor:
     "Relaxed NB sample: lambda ~ Gamma(r, p/(1-p)) by rsample, then a relaxed Poisson(lambda) step."
     if method not in METHODS: raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
-    rate = NegativeBinomial(r, p, logits=logits).gamma_rate(sample_shape, rsample=True)
+    nb = NegativeBinomial(r, p, logits=logits)
+    rate = nb.gamma_rate(_check_size(sample_shape, nb.batch_shape), rsample=True)
     return relaxed_poisson(rate, temperature, method, tol=tol, validate=False)
 
 # %% ../nbs/01_relaxations.ipynb #21f89316
@@ -550,7 +601,7 @@ class RelaxedPoisson(Distribution):
 
     def __init__(self, rate, temperature: float, method: str = "eat_cubic", tol: float = 1e-4, validate_args=None):
         if method not in METHODS: raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
-        self.rate, self.temperature = _prepare_rate(rate), _check_temperature(temperature)
+        self.rate, self.temperature = _check_rates(rate), _check_temperature(temperature)
         self.method, self.tol = method, _check_tol(tol)
         super().__init__(self.rate.shape, validate_args=validate_args)
 
@@ -561,7 +612,7 @@ class RelaxedPoisson(Distribution):
         return RelaxedPoisson(self.rate.expand(batch_shape), self.temperature, self.method, self.tol, validate_args=False)
 
     def rsample(self, sample_shape=torch.Size()):
-        rate = self.rate.expand(self._extended_shape(sample_shape))
+        rate = self.rate.expand(self._extended_shape(_check_size(sample_shape, self.batch_shape)))
         return relaxed_poisson(rate, self.temperature, self.method, self.tol, validate=False)
 
 # %% ../nbs/01_relaxations.ipynb #bce184d2
