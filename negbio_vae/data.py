@@ -20,6 +20,8 @@ import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.utils import check_integrity
+from .distributions import _as_float_tensor, _check_int, _check_number, _require
+from .relaxations import MAX_SAMPLE_ELEMENTS
 
 # %% auto #0
 __all__ = ['DATA_ROOT_ENV', 'DATASETS', 'DIGITS_N_TRAIN', 'CIFAR16_NPZ', 'CELEBA_FILES', 'OMNIGLOT_N_BACKGROUND',
@@ -137,6 +139,27 @@ def get_dataset(name: str,                              # a key of `DATASETS`
     return loader(data_root(root), split, download, **options)
 
 # %% ../nbs/05_data.ipynb #8bbac476
+def _check_dataset_args(images, labels, info, max_value, flip, split):
+    "ValueError naming the argument of `ImageTensorDataset` that is not valid (one pass over the images: not per item)."
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.dtype == torch.bool or images.is_complex():
+        raise ValueError(f"`images` must be a real tensor (N, C, H, W), got "
+                         f"{getattr(images, 'shape', type(images).__name__)}")
+    integer = isinstance(labels, torch.Tensor) and not (labels.is_floating_point() or labels.is_complex())
+    if not integer or labels.dtype == torch.bool or labels.shape != images.shape[:1]:
+        raise ValueError(f"`labels` must be an integer tensor of shape ({len(images)},), got "
+                         f"{getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}")
+    if not isinstance(info, DatasetInfo): raise ValueError(f"`info` must be a DatasetInfo, got {type(info).__name__}")
+    max_value = _check_number(max_value, "max_value", 0, lo_open=True)
+    if not isinstance(flip, bool): raise ValueError(f"`flip` must be True or False, got {flip!r}")
+    if not isinstance(split, str) or split not in info.splits:
+        raise ValueError(f"`split` must be one of {info.splits} (the splits of {info.name!r}), got {split!r}")
+    if images.is_floating_point(): _require(torch.isfinite(images), images, "images", "finite")
+    if images.numel() and info.data_range is not None and not (images.dtype == torch.uint8 and max_value >= 255):
+        lo, hi = images.aminmax()
+        if lo < 0 or hi > max_value:
+            raise ValueError(f"`images` must lie in [0, max_value={max_value:g}] for the range {info.data_range}, "
+                             f"got values in [{lo.item():g}, {hi.item():g}]")
+
 class ImageTensorDataset(Dataset):
     "In-memory images (N, C, H, W) in a compact dtype, mapped to `info.data_range` as float32 on access."
     def __init__(self,
@@ -146,8 +169,7 @@ class ImageTensorDataset(Dataset):
                  max_value: float = 1.0, # the value of a full-intensity pixel in `images`
                  flip: bool = False,     # random horizontal flips (augmentation)
                  split: str = "train"):  # which split this is (for display)
-        if images.ndim != 4 or labels.shape != images.shape[:1]:
-            raise ValueError(f"`images` must be (N, C, H, W) and `labels` (N,), got {tuple(images.shape)} and {tuple(labels.shape)}")
+        _check_dataset_args(images, labels, info, max_value, flip, split)
         self.images, self.labels, self.info = images, labels.to(torch.int64), info
         self.max_value, self.flip, self.split = float(max_value), flip, split
 
@@ -245,6 +267,10 @@ def block_sum(x: torch.Tensor, # (..., H, W) with H and W divisible by `factor`
               factor: int = 2  # block size
              ) -> torch.Tensor:
     "Sums over non-overlapping `factor` x `factor` blocks (exact for integer inputs, which `torch.sum` returns as int64)."
+    if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.dtype == torch.bool or x.is_complex():
+        raise ValueError(f"`x` must be a real tensor (..., H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    factor = _check_int(factor, "factor")
+    if x.is_floating_point(): _require(torch.isfinite(x), x, "x", "finite")
     *lead, h, w = x.shape
     if h % factor or w % factor:
         raise ValueError(f"`x` of spatial shape {(h, w)} is not divisible by `factor`={factor}")
@@ -353,12 +379,24 @@ def _load_omniglot(root, split, download):
     return ImageTensorDataset(images, labels, DATASETS["omniglot"], max_value=255, split=split)
 
 # %% ../nbs/05_data.ipynb #6db1d67d
+def _check_dtype_device(dtype, device):
+    "ValueError naming `dtype` unless it is a floating torch.dtype; `device` checked by `resolve_device` (None: CPU)."
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"`dtype` must be a floating-point torch.dtype, got {dtype!r}")
+    if device is None: return None
+    from negbio_vae.train import resolve_device   # chapter 06 (which imports nothing from here), loaded when used
+    return resolve_device(device)
+
 def whitening_filter(height: int, width: int,  # image size
                      f0: float = 0.5,            # roll-off frequency (cycles/pixel)
                      n: float = 4,               # roll-off steepness
                      dtype=torch.float64, device=None):
     "R(|f|) = |f| exp(-(|f|/f0)**n) on the `torch.fft.fft2` frequency grid (cycles/pixel) of a height x width image."
-    if f0 <= 0 or n <= 0: raise ValueError(f"`f0` and `n` must be > 0, got f0={f0}, n={n}")
+    height, width = _check_int(height, "height"), _check_int(width, "width")
+    if height * width > MAX_SAMPLE_ELEMENTS:
+        raise ValueError(f"`height` x `width` = {height * width} is above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
+    f0, n = _check_number(f0, "f0", 0, lo_open=True), _check_number(n, "n", 0, lo_open=True)
+    device = _check_dtype_device(dtype, device)
     fy = torch.fft.fftfreq(height, dtype=dtype, device=device)[:, None]
     fx = torch.fft.fftfreq(width, dtype=dtype, device=device)[None, :]
     f = torch.sqrt(fy**2 + fx**2)
@@ -369,17 +407,20 @@ def whiten(images: torch.Tensor,  # (..., H, W) real images
            n: float = 4             # roll-off steepness
           ) -> torch.Tensor:
     "Whiten images (..., H, W): multiply their 2-D Fourier transform by `whitening_filter`."
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 2:
-        raise ValueError("`images` must be a floating-point tensor of shape (..., H, W)")
+    if not isinstance(images, torch.Tensor) or images.dtype not in (torch.float32, torch.float64) or images.ndim < 2:
+        raise ValueError(f"`images` must be a float32 or float64 tensor of shape (..., H, W) (the FFT's dtypes), got "
+                         f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
+    _require(torch.isfinite(images), images, "images", "finite")
     R = whitening_filter(*images.shape[-2:], f0=f0, n=n, dtype=images.dtype, device=images.device)
     return torch.fft.ifft2(torch.fft.fft2(images) * R).real
 
 # %% ../nbs/05_data.ipynb #6923ff4d
 def lcn_window(kernel_size: int = 13, sigma: float = 0.5, dtype=torch.float64, device=None) -> torch.Tensor:
     "1-D factor g of the LCN window w = g g^T: exp(-u**2/sigma) on u = linspace(-1, 1, kernel_size), normalized."
-    if not isinstance(kernel_size, int) or kernel_size < 3 or kernel_size % 2 == 0:
-        raise ValueError(f"`kernel_size` must be an odd int >= 3, got {kernel_size!r}")
-    if sigma <= 0: raise ValueError(f"`sigma` must be > 0, got {sigma}")
+    if not isinstance(kernel_size, int) or not 3 <= kernel_size <= MAX_SAMPLE_ELEMENTS or kernel_size % 2 == 0:
+        raise ValueError(f"`kernel_size` must be an odd int in [3, MAX_SAMPLE_ELEMENTS], got {kernel_size!r}")
+    sigma = _check_number(sigma, "sigma", 0, lo_open=True)
+    device = _check_dtype_device(dtype, device)
     u = torch.linspace(-1, 1, kernel_size, dtype=dtype, device=device)
     g = torch.exp(-u**2 / sigma)
     return g / g.sum()
@@ -391,6 +432,7 @@ def local_contrast_normalize(images: torch.Tensor,  # (..., H, W) real images, H
     "Local contrast normalization: (x - w*x) / max(sigma_loc, mean sigma_loc), sigma_loc = sqrt(w * (x - w*x)**2)."
     if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 2:
         raise ValueError("`images` must be a floating-point tensor of shape (..., H, W)")
+    _require(torch.isfinite(images), images, "images", "finite")
     g, p = lcn_window(kernel_size, sigma, images.dtype, images.device), kernel_size // 2
     x = images.reshape(-1, 1, *images.shape[-2:])
     blur = lambda t: F.conv2d(F.conv2d(F.pad(t, (p, p, p, p), mode="reflect"), g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
@@ -418,6 +460,7 @@ def natural_images(source: str = "skimage",      # "skimage" (bundled photograph
                    names: tuple[str, ...] | None = None   # skimage image names (default `SKIMAGE_IMAGES`)
                   ) -> list[torch.Tensor]:
     "Grayscale source images for `patches`, as float64 (H, W) tensors in their original units."
+    data_root(root)                                    # ValueError naming `root` unless a path, whatever `source`
     if source == "skimage":
         import skimage.data
         out = []
@@ -440,10 +483,16 @@ def radial_power_spectrum(images,            # iterable of (H, W) tensors
                           tile: int = 128,   # side of the square tiles the spectrum is estimated from
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     "Radially averaged power spectrum (f in cycles/pixel, mean power) from Hann-windowed, mean-removed tiles."
+    if isinstance(images, (str, bytes, torch.Tensor)) or not hasattr(images, "__iter__"):
+        raise ValueError(f"`images` must be an iterable (a list) of (H, W) tensors, got {type(images).__name__}")
+    tile = _check_int(tile, "tile", 2)
+    if tile * tile > MAX_SAMPLE_ELEMENTS: raise ValueError(f"`tile`**2 = {tile * tile} is above MAX_SAMPLE_ELEMENTS")
     power, n = 0.0, 0
     hann = torch.hann_window(tile, periodic=False, dtype=torch.float64)
     window = hann[:, None] * hann[None, :]
     for im in images:
+        if not isinstance(im, torch.Tensor) or im.ndim != 2 or im.dtype == torch.bool or im.is_complex():
+            raise ValueError(f"`images` must hold real (H, W) tensors, got {getattr(im, 'shape', type(im).__name__)}")
         t = im.to(torch.float64).unfold(0, tile, tile).unfold(1, tile, tile).reshape(-1, tile, tile)
         t = (t - t.mean(dim=(-2, -1), keepdim=True)) * window
         power, n = power + (torch.fft.fft2(t).abs() ** 2).sum(0), n + len(t)
@@ -482,7 +531,16 @@ def plot_whitening(images,                      # list of (H, W) source images
 # %% ../nbs/05_data.ipynb #b874a275
 def zscore(x: torch.Tensor, dim=(-2, -1)) -> torch.Tensor:
     "(x - mean) / std over `dim` (std with Bessel's correction, as `torch.std`)."
+    x = _as_float_tensor(x, "x")
+    dims = (dim,) if isinstance(dim, int) else dim
+    ok = isinstance(dims, (tuple, list)) and len(dims) > 0 and all(type(d) is int for d in dims)
+    if not ok or any(not -x.ndim <= d < x.ndim for d in dims) or len({d % x.ndim for d in dims}) != len(dims):
+        raise ValueError(f"`dim` must be distinct dims of `x` (shape {tuple(x.shape)}), an int or a tuple, got {dim!r}")
+    if math.prod(x.shape[d] for d in dims) < 2:
+        raise ValueError(f"`x` must have at least 2 values over `dim`={dim!r} for a std, got shape {tuple(x.shape)}")
+    _require(torch.isfinite(x), x, "x", "finite")
     mean, std = x.mean(dim=dim, keepdim=True), x.std(dim=dim, keepdim=True)
+    _require(std > 0, std, "x", "non-constant over `dim` (std > 0)", "its std")
     return (x - mean) / std
 
 def _box_mean(x, p):
@@ -498,7 +556,18 @@ def sample_patches(images,                    # list of (H, W) preprocessed imag
                    columns=(0.0, 1.0),        # fraction of each image's width the patches must lie in
                    min_std: float = 0.05):    # skip patches with std < min_std * median patch std of their image
     "Random patch positions (image, row, col) as an (n, 3) tensor, and the (n, p, p) patches there."
-    p, gen = patch_size, torch.Generator().manual_seed(seed)
+    ok = isinstance(images, (list, tuple)) and len(images) > 0 and all(
+        isinstance(x, torch.Tensor) and x.ndim == 2 and x.is_floating_point() for x in images)
+    if not ok: raise ValueError(f"`images` must be a non-empty list of float (H, W) tensors, got {images!r:.80}")
+    n_patches, p = _check_int(n_patches, "n_patches"), _check_int(patch_size, "patch_size")
+    if n_patches * p * p > MAX_SAMPLE_ELEMENTS:
+        raise ValueError(f"`n_patches` x `patch_size`**2 = {n_patches * p * p} is above "
+                         f"MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
+    border, min_std = _check_int(border, "border", 0), _check_number(min_std, "min_std", 0)
+    ok = isinstance(columns, (tuple, list)) and len(columns) == 2
+    c_lo, c_hi = (_check_number(c, "columns", 0, 1) for c in columns) if ok else (None, None)
+    if not ok or c_lo >= c_hi: raise ValueError(f"`columns` must be (lo, hi) with 0 <= lo < hi <= 1, got {columns!r}")
+    gen = torch.Generator().manual_seed(seed)
     valid = []
     for x in images:
         h, w = x.shape
@@ -512,7 +581,7 @@ def sample_patches(images,                    # list of (H, W) preprocessed imag
             ok[r0:r1 + 1, c0:c1 + 1] = (region > 0) & (region >= min_std * region.median())
         valid.append(ok.flatten().nonzero().flatten())
     counts = torch.tensor([len(v) for v in valid], dtype=torch.float64)
-    if counts.sum() == 0: raise ValueError(f"no {p}x{p} patch fits the images with `border`={border}")
+    if counts.sum() == 0: raise ValueError(f"no `patch_size`={p} patch fits the images with `border`={border}")
     which = torch.multinomial(counts / counts.sum(), n_patches, replacement=True, generator=gen)
     pos, patches = torch.empty(n_patches, 3, dtype=torch.int64), torch.empty(n_patches, p, p, dtype=images[0].dtype)
     ar = torch.arange(p)
@@ -588,10 +657,11 @@ def make_loader(dataset: Dataset,          # e.g. from `get_dataset`
                 **kwargs                   # further `torch.utils.data.DataLoader` arguments
                ) -> DataLoader:
     "A `DataLoader` whose shuffling (and worker seeding) draws from a `torch.Generator` seeded with `seed`."
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
-    if not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"`num_workers` must be an int >= 0, got {num_workers!r}")
+    indexable = all(hasattr(dataset, a) for a in ("__len__", "__getitem__")) and not isinstance(dataset, (str, bytes))
+    if not (indexable or isinstance(dataset, torch.utils.data.IterableDataset)):
+        raise ValueError(f"`dataset` must be a Dataset (len and indexing) or an IterableDataset, "
+                         f"got {type(dataset).__name__}")
+    batch_size, num_workers = _check_int(batch_size, "batch_size"), _check_int(num_workers, "num_workers", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"`seed` must be an int, got {seed!r}")
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=num_workers,

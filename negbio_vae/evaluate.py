@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_evaluate.ipynb #576c6c60
 from __future__ import annotations
-import io, itertools, math, sys, warnings, zipfile
+import io, itertools, math, os, sys, warnings, zipfile
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
@@ -12,19 +12,22 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
-from .distributions import overdispersion_index
+from .distributions import overdispersion_index, _check_int, _check_number, _require
 from .models import dead_neuron_ratio
+from .relaxations import MAX_SAMPLE_ELEMENTS
 from .data import data_root
-from .train import load_weights
+from .train import load_weights, resolve_device
 
 # %% auto #0
-__all__ = ['FIDELITY_WEIGHTS', 'FID_TORCHSCRIPT', 'INCEPTION_FEATURES', 'GENERATION_METRICS', 'ssim_per_image', 'latent_odi',
-           'batch_odi', 'evaluate', 'to_uint8_rgb', 'inception_weights', 'inception', 'extract_features',
+__all__ = ['MAX_REPEATS', 'FIDELITY_WEIGHTS', 'FID_TORCHSCRIPT', 'INCEPTION_FEATURES', 'GENERATION_METRICS', 'ssim_per_image',
+           'latent_odi', 'batch_odi', 'evaluate', 'to_uint8_rgb', 'inception_weights', 'inception', 'extract_features',
            'feature_metrics', 'generation_metrics', 'representations', 'Score', 'probe_accuracy', 'knn_accuracy',
            'balanced_splits', 'shattering_dim', 'image_grid', 'reconstruction_grid', 'model_samples', 'sample_grid',
            'tsne_embedding', 'tsne_figure']
 
 # %% ../nbs/07_evaluate.ipynb #8f755f57
+MAX_REPEATS = 10_000   # random splits or KID subsets: more are refused (each costs a fit or a kernel matrix)
+
 def _need(ok: bool, name: str, value, allowed: str):
     "Raise ValueError naming the parameter, its value and what is allowed, unless `ok`."
     if not ok: raise ValueError(f"`{name}` must be {allowed}, got {value!r}")
@@ -32,8 +35,8 @@ def _need(ok: bool, name: str, value, allowed: str):
 def _is_int(v, lo=None): return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and (lo is None or v >= lo)
 
 def _model_device(model, device=None) -> torch.device:
-    "`device` if given, else the device of the model's first parameter (CPU for a model without parameters)."
-    if device is not None: return torch.device(device)
+    "`device` if given (checked by `resolve_device`), else the device of the model's first parameter (else CPU)."
+    if device is not None: return resolve_device(device)
     p = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
     return p.device if p is not None else torch.device("cpu")
 
@@ -43,17 +46,53 @@ def _fork_rng(device: torch.device):
     "A forked RNG scope covering the CPU and, on CUDA, the model's GPU."
     return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
+def _check_module(module, name: str = "model", needs: tuple = ()):
+    "ValueError naming `name` unless `module` is an nn.Module with the methods `needs`."
+    _need(isinstance(module, nn.Module) and all(hasattr(module, m) for m in needs), name, type(module).__name__,
+          "an nn.Module" + (f" with {', '.join(needs)}" if needs else ""))
+
+def _check_dataset(dataset, name: str = "dataset"):
+    "ValueError naming `name` unless `dataset` is non-empty and yields float (C, H, W) images or (image, label) pairs."
+    _need(hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__") and not isinstance(dataset, (str, bytes)),
+          name, type(dataset).__name__, "a Dataset (len and indexing) of images or (image, label) pairs")
+    _need(len(dataset) >= 1, name, len(dataset), "a non-empty dataset (length >= 1)")
+    x = _images(dataset[0])
+    _need(isinstance(x, torch.Tensor) and x.dim() == 3 and x.is_floating_point(), name,
+          getattr(x, "shape", type(x).__name__), "a Dataset of float images (C, H, W) or (image, label) pairs")
+
+def _check_range(data_range, name: str = "data_range") -> tuple[float, float]:
+    "(lo, hi) as floats: two finite numbers with lo < hi; ValueError naming `name` otherwise."
+    _need(isinstance(data_range, (tuple, list)) and len(data_range) == 2, name, data_range, "(lo, hi) with lo < hi")
+    lo, hi = (_check_number(v, name) for v in data_range)
+    _need(lo < hi, name, data_range, "(lo, hi) with lo < hi")
+    return lo, hi
+
+def _check_size(n: int, per_item: int, name: str):
+    "ValueError naming `name` unless n items of `per_item` values each fit under MAX_SAMPLE_ELEMENTS."
+    _need(n * per_item <= MAX_SAMPLE_ELEMENTS, name, n, f"at most {MAX_SAMPLE_ELEMENTS // max(per_item, 1)} here "
+          f"({per_item} values each, MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS})")
+
+
 # %% ../nbs/07_evaluate.ipynb #b680c173
+def _ssim(x, y, data_range: float):
+    "SSIM per image pair, unchecked (for loops whose inputs were checked once)."
+    from torchmetrics.functional.image import structural_similarity_index_measure
+    return structural_similarity_index_measure(y.double(), x.double(), data_range=float(data_range), reduction="none")
+
 def ssim_per_image(x: torch.Tensor,      # (N, C, H, W) reference images
                    y: torch.Tensor,      # (N, C, H, W) images compared with them
                    data_range: float     # L = max - min of the data's range (1 for [0, 1], 2 for [-1, 1])
                   ) -> torch.Tensor:
     "SSIM of each pair of images (torchmetrics' Gaussian-window SSIM), computed in float64: shape (N,)."
-    from torchmetrics.functional.image import structural_similarity_index_measure
-    _need(x.dim() == 4 and x.shape == y.shape, "y", tuple(y.shape), f"a batch (N, C, H, W) of the shape of x {tuple(x.shape)}")
+    for name, t in (("x", x), ("y", y)):
+        _need(isinstance(t, torch.Tensor) and t.dim() == 4, name, getattr(t, "shape", type(t).__name__),
+              "a tensor (N, C, H, W)")
+    _need(x.shape == y.shape, "y", tuple(y.shape), f"a batch (N, C, H, W) of the shape of x {tuple(x.shape)}")
     _need(min(x.shape[-2:]) >= 6, "x", tuple(x.shape), "images of at least 6x6 pixels (SSIM's 11x11 window pads by 5)")
-    _need(isinstance(data_range, (int, float)) and data_range > 0, "data_range", data_range, "a number > 0")
-    return structural_similarity_index_measure(y.double(), x.double(), data_range=float(data_range), reduction="none")
+    L = _check_number(data_range, "data_range", 0, lo_open=True)
+    for name, t in (("x", x), ("y", y)): _require(torch.isfinite(t), t, name, "finite")
+    return _ssim(x, y, L)
+
 
 # %% ../nbs/07_evaluate.ipynb #da414bdf
 def latent_odi(z: torch.Tensor,   # (N, K) latent samples of many images (rows), counts
@@ -62,10 +101,12 @@ def latent_odi(z: torch.Tensor,   # (N, K) latent samples of many images (rows),
     "Aggregated ODI (NegBio Tab. 1): Var/E of each latent over the rows of z, and its mean over the latents with a positive mean."
     _need(isinstance(z, torch.Tensor) and z.dim() == 2 and z.shape[0] >= 2 and z.is_floating_point(), "z",
           tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__, "a float tensor (N, K) with N >= 2")
+    _require(torch.isfinite(z) & (z >= 0), z, "z", "finite counts >= 0")
     z = z.double()
     per = overdispersion_index(z, dim=0, eps=eps)
     active = z.mean(0) > 0
     return {"per_latent": per, "active": int(active.sum()), "mean": per[active].mean().item() if active.any() else None}
+
 
 # %% ../nbs/07_evaluate.ipynb #52231ea9
 @torch.no_grad()
@@ -75,18 +116,25 @@ def batch_odi(model: nn.Module,       # a model with the shared interface
               seed: int = 0           # seeds the samples
              ) -> float | None:
     "Per-batch ODI (NegBio Tab. 2): Var/E of each latent over exact posterior samples of each image of `x`, averaged over active pairs."
+    _check_module(model, "model", ("encode", "rsample", "is_discrete"))
     _need(_is_int(n_samples, 2), "n_samples", n_samples, "an int >= 2")
-    _need(isinstance(x, torch.Tensor) and x.dim() == 4 and len(x) >= 1, "x", getattr(x, "shape", x), "a batch of images (B, C, H, W)")
+    _need(isinstance(x, torch.Tensor) and x.dim() == 4 and len(x) >= 1 and x.is_floating_point(), "x",
+          getattr(x, "shape", x), "a float batch of images (B, C, H, W)")
+    _check_size(n_samples, len(x) * getattr(model, "n_latents", 1), "n_samples")
+    _require(torch.isfinite(x), x, "x", "finite")
     if not model.is_discrete: return None
     device = _model_device(model)
+    p = next(iter(model.parameters()), None)
+    x = x.to(device, p.dtype if p is not None and p.is_floating_point() else x.dtype)   # e.g. half images: model dtype
     was_training = model.training
     model.eval()
     with _fork_rng(device):
         torch.manual_seed(seed)
-        z = model.rsample(model.encode(x.to(device)), 0.0, n_samples).reshape(n_samples, x.shape[0], -1).double()
+        z = model.rsample(model.encode(x), 0.0, n_samples).reshape(n_samples, x.shape[0], -1).double()
     model.train(was_training)
     per, active = overdispersion_index(z, dim=0), z.mean(0) > 0
     return per[active].mean().item() if active.any() else None
+
 
 # %% ../nbs/07_evaluate.ipynb #336caed1
 @torch.no_grad()
@@ -102,19 +150,21 @@ def evaluate(model: nn.Module,           # a model with the shared interface of 
              progress: bool | None = None # tqdm bar over the batches; None: only on a terminal
             ) -> dict:
     "MSE per pixel, SSIM, mean ELBO and KL (nats/image), ODI (aggregated and per fixed batch) and DNR of `model` on `dataset`."
+    _check_module(model, "model", ("is_discrete",))
     _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
-    _need(isinstance(dnr_threshold, (int, float)) and dnr_threshold > 0, "dnr_threshold", dnr_threshold, "a number > 0 (nats)")
+    dnr_threshold = _check_number(dnr_threshold, "dnr_threshold", 0, lo_open=True)
     _need(_is_int(odi_batch_size, 0), "odi_batch_size", odi_batch_size, "an int >= 0")
     _need(_is_int(odi_samples, 2), "odi_samples", odi_samples, "an int >= 2")
     if isinstance(data_range, str):
         _need(data_range == "model", "data_range", data_range, "'model', None or (lo, hi)")
         data_range = getattr(model, "data_range", None)
-    _need(data_range is None or (len(data_range) == 2 and data_range[1] > data_range[0]), "data_range", data_range, "None or (lo, hi) with lo < hi")
-    _need(len(dataset) >= 1, "dataset", len(dataset), "a non-empty dataset (length >= 1)")
+    if data_range is not None: data_range = _check_range(data_range)
+    _check_dataset(dataset)
+    _check_size(odi_samples, min(odi_batch_size, len(dataset)) * getattr(model, "n_latents", 1), "odi_samples")
+    device = _model_device(model, device)
     D, hw = _images(dataset[0]).numel(), _images(dataset[0]).shape[-2:]
     L = data_range[1] - data_range[0] if data_range is not None and min(hw) >= 6 else None     # SSIM needs 6x6 images
     first = torch.stack([_images(dataset[i]) for i in range(min(odi_batch_size, len(dataset)))]) if odi_batch_size else None
-    device = _model_device(model, device)
     was_training = model.training
     model.to(device).eval()
     acc = torch.zeros(4, dtype=torch.float64, device=device)        # sums of SSE, SSIM, ELBO, KL: synced once, at the end
@@ -125,7 +175,7 @@ def evaluate(model: nn.Module,           # a model with the shared interface of 
                           disable=None if progress is None else not progress, leave=False, file=sys.stderr):
             x = _images(batch).to(device)
             out = model(x)
-            ssim = ssim_per_image(x, out.recon, L).sum() if L else acc.new_zeros(())
+            ssim = _ssim(x, out.recon, L).sum() if L else acc.new_zeros(())
             acc += torch.stack([(out.recon - x).double().pow(2).sum(), ssim, out.elbo.double().sum(), out.kl.double().sum()])
             zs.append(out.z.reshape(-1, out.kl.shape[-1]).double().cpu()); kls.append(out.kl.double().cpu()); n += x.shape[0]
         odi_batch = batch_odi(model, first, odi_samples, seed=seed + 1) if model.is_discrete and first is not None else None
@@ -139,17 +189,28 @@ def evaluate(model: nn.Module,           # a model with the shared interface of 
             "dnr": dead_neuron_ratio(torch.cat(kls), dnr_threshold), "dnr_threshold": dnr_threshold}
 
 # %% ../nbs/07_evaluate.ipynb #54182f4e
-def to_uint8_rgb(images: torch.Tensor,   # (N, C, H, W), C = 1 or 3: float in `data_range`, or uint8 (kept)
-                 data_range=(0.0, 1.0)   # (lo, hi) of float images, mapped to 0..255
-                ) -> torch.Tensor:
-    "Images as (N, 3, H, W) uint8: float values mapped linearly from `data_range` to 0..255 and rounded; grey repeated."
-    _need(isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] in (1, 3), "images",
-          tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__, "a tensor (N, C, H, W) with C = 1 or 3")
+def _to_uint8_rgb(images: torch.Tensor, data_range):
+    "`to_uint8_rgb` without the checks (for loops over batches of images that were checked once)."
     if images.dtype != torch.uint8:
-        _need(data_range is not None and len(data_range) == 2 and data_range[1] > data_range[0], "data_range", data_range, "(lo, hi) with lo < hi")
         lo, hi = data_range
         images = ((images.float() - lo) * (255 / (hi - lo))).clamp(0, 255).round().to(torch.uint8)
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+def _check_images(images, data_range, name: str = "images"):
+    "ValueError naming `name` or `data_range` unless `images` is (N, C, H, W), C = 1 or 3, uint8 or finite real."
+    _need(isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] in (1, 3), name,
+          getattr(images, "shape", type(images).__name__), "a tensor (N, C, H, W) with C = 1 or 3")
+    if images.dtype == torch.uint8: return data_range
+    _need(not images.is_complex() and images.dtype != torch.bool, name, images.dtype, "uint8 or a real float tensor")
+    _require(torch.isfinite(images), images, name, "finite")
+    return _check_range(data_range)
+
+def to_uint8_rgb(images: torch.Tensor,   # (N, C, H, W), C = 1 or 3: float in `data_range`, or uint8 (kept)
+                 data_range=(0.0, 1.0)   # (lo, hi) of float images, mapped to 0..255
+                ) -> torch.Tensor:
+    "As (N, 3, H, W) uint8: floats mapped linearly from `data_range` to 0..255 (clipped), rounded; grey made RGB."
+    return _to_uint8_rgb(images, _check_images(images, data_range))
+
 
 # %% ../nbs/07_evaluate.ipynb #715f79d3
 FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's Inception weights, in torch's hub cache
@@ -164,6 +225,7 @@ def inception_weights(weights=None,   # a weights file (torch-fidelity .pth or t
                      ) -> Path | None:
     "The Inception weights file to use: `weights`, else torch-fidelity's in torch's hub cache, else the TorchScript in the data root; None if none exists."
     if weights is not None:
+        _need(isinstance(weights, (str, os.PathLike)), "weights", weights, "a path (str or os.PathLike) or None")
         p = Path(weights).expanduser()
         if not p.is_file(): raise FileNotFoundError(f"`weights`: no file at {p}")
         return p
@@ -263,12 +325,14 @@ def extract_features(images: torch.Tensor,        # (N, C, H, W): float in `data
     "The extractor's outputs for all images, computed in batches, as float64 on the CPU: (N, F), or a tuple of them."
     _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
     _need(isinstance(images, torch.Tensor) and len(images) >= 1, "images", type(images).__name__, "a non-empty tensor (N, C, H, W)")
+    data_range = _check_images(images, data_range)
+    _check_module(extractor, "extractor")
     device = _model_device(extractor, device)
     extractor.to(device)
     outs = []
     for i in tqdm(range(0, len(images), batch_size), desc="features", unit="batch", disable=None if progress is None else not progress,
                   leave=False, file=sys.stderr):
-        o = extractor(to_uint8_rgb(images[i:i + batch_size], data_range).to(device))
+        o = extractor(_to_uint8_rgb(images[i:i + batch_size], data_range).to(device))
         outs.append(tuple(t.double().cpu() for t in o) if isinstance(o, tuple) else o.double().cpu())
     return tuple(torch.cat(p) for p in zip(*outs)) if isinstance(outs[0], tuple) else torch.cat(outs)
 
@@ -283,6 +347,7 @@ class _Given(nn.Module):
 def _check_features(name, f, n_min=2):
     _need(isinstance(f, torch.Tensor) and f.dim() == 2 and f.shape[0] >= n_min, name,
           tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__, f"a tensor (N, F) with N >= {n_min}")
+    _require(torch.isfinite(f), f, name, "finite")
 
 def feature_metrics(real: torch.Tensor | None,             # (N, F) features of real images (None for IS alone)
                     fake: torch.Tensor | None,             # (M, F) features of generated images
@@ -296,11 +361,14 @@ def feature_metrics(real: torch.Tensor | None,             # (N, F) features of 
                    ) -> dict:
     "FID, KID (mean, std over subsets) and IS (mean, std over splits) from precomputed features, by torchmetrics in float64."
     from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance, InceptionScore
+    _need(hasattr(metrics, "__iter__") and not isinstance(metrics, str), "metrics", metrics,
+          f"a non-empty subset of {GENERATION_METRICS}")
     metrics = tuple(metrics)
     _need(len(metrics) > 0 and set(metrics) <= set(GENERATION_METRICS), "metrics", metrics, f"a non-empty subset of {GENERATION_METRICS}")
-    _need(_is_int(kid_subsets, 1), "kid_subsets", kid_subsets, "an int >= 1")
+    _need(_is_int(kid_subsets, 1) and kid_subsets <= MAX_REPEATS, "kid_subsets", kid_subsets,
+          f"an int in [1, {MAX_REPEATS}]")
     _need(_is_int(kid_subset_size, 2), "kid_subset_size", kid_subset_size, "an int >= 2")
-    _need(_is_int(kid_degree, 1), "kid_degree", kid_degree, "an int >= 1")
+    _need(_is_int(kid_degree, 1) and kid_degree <= 100, "kid_degree", kid_degree, "an int in [1, 100]")
     _need(_is_int(is_splits, 1), "is_splits", is_splits, "an int >= 1")
     out = {}
     if "fid" in metrics or "kid" in metrics:
@@ -386,6 +454,8 @@ def representations(model: nn.Module,          # a model with the shared interfa
                     progress: bool | None = None # tqdm bar; None: only on a terminal
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     "`model.representation(x)` of every image in eval mode as (N, K) float64 on the CPU, and the labels (N,) (None without labels)."
+    _check_module(model, "model", ("representation",))
+    _check_dataset(dataset)
     _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
     device = _model_device(model, device)
     was_training = model.training
@@ -405,10 +475,23 @@ class Score(NamedTuple):
     std: float
     n: int
 
+def _feature_array(features) -> np.ndarray:
+    "`features` (N, K) as float64 numpy: a real tensor or array, finite; ValueError naming `features` otherwise."
+    _need(isinstance(features, (torch.Tensor, np.ndarray)) and features.ndim == 2, "features",
+          getattr(features, "shape", type(features).__name__), "an array (N, K)")
+    real = (features.dtype != torch.bool and not features.is_complex()) if isinstance(features, torch.Tensor) else \
+        np.issubdtype(features.dtype, np.integer) or np.issubdtype(features.dtype, np.floating)
+    _need(real, "features", features.dtype, "a real (integer or float) array")
+    X = features.detach().cpu().double().numpy() if isinstance(features, torch.Tensor) else features.astype(np.float64)
+    _require(torch.from_numpy(np.isfinite(X)), torch.from_numpy(X), "features", "finite")
+    return X
+
 def _check_xy(features, labels):
-    _need(isinstance(features, (torch.Tensor, np.ndarray)) and features.ndim == 2, "features", getattr(features, "shape", type(features).__name__), "an array (N, K)")
-    _need(labels is not None and len(labels) == len(features), "labels", None if labels is None else len(labels), f"{len(features)} labels, one per row of features")
-    return np.asarray(features, dtype=np.float64), np.asarray(labels)
+    X = _feature_array(features)
+    y = np.asarray(labels) if hasattr(labels, "__len__") and not isinstance(labels, (str, bytes)) else None
+    _need(y is not None and y.ndim == 1 and len(y) == len(X), "labels", getattr(y, "shape", labels),
+          f"{len(X)} labels, one per row of features")
+    return X, y
 
 def _linear(standardize, C, max_iter):
     from sklearn.linear_model import LogisticRegression
@@ -430,11 +513,13 @@ def probe_accuracy(features,                         # (N, K) representations
                   ) -> dict[int, Score]:
     "Few-shot linear probe (NegBio Tab. 3/5): test accuracy of logistic regression trained on N labelled images, for each N."
     X, y = _check_xy(features, labels)
+    _need(hasattr(n_labels, "__iter__") and not isinstance(n_labels, str), "n_labels", n_labels, "a sequence of ints")
     n_labels = tuple(n_labels)
     _need(_is_int(n_pool, 2) and _is_int(n_test, 1) and n_pool + n_test <= len(X), "n_pool", (n_pool, n_test),
           f"with n_test, ints >= 2 and >= 1 summing to at most the {len(X)} images")
     _need(len(n_labels) > 0 and all(_is_int(k, 2) and k <= n_pool for k in n_labels), "n_labels", n_labels, f"ints in [2, n_pool={n_pool}]")
-    _need(_is_int(repeats, 1), "repeats", repeats, "an int >= 1")
+    _need(_is_int(repeats, 1) and repeats <= MAX_REPEATS, "repeats", repeats, f"an int in [1, {MAX_REPEATS}]")
+    C, max_iter = _check_number(C, "C", 0, lo_open=True), _check_int(max_iter, "max_iter")
     acc = {k: [] for k in n_labels}
     for rep in range(repeats):
         perm = np.random.default_rng(seed + rep).permutation(len(X))
@@ -462,7 +547,7 @@ def knn_accuracy(features,                 # (N, K) representations
     _need(_is_int(n_train, 1) and _is_int(n_test, 1) and n_train + n_test <= len(X), "n_train", (n_train, n_test),
           f"with n_test, ints >= 1 summing to at most the {len(X)} images")
     _need(_is_int(k, 1) and k <= n_train, "k", k, f"an int in [1, n_train={n_train}]")
-    _need(_is_int(repeats, 1), "repeats", repeats, "an int >= 1")
+    _need(_is_int(repeats, 1) and repeats <= MAX_REPEATS, "repeats", repeats, f"an int in [1, {MAX_REPEATS}]")
     acc = []
     for rep in range(repeats):
         perm = np.random.default_rng(seed + rep).permutation(len(X))
@@ -477,6 +562,7 @@ def balanced_splits(classes,                 # the class labels (an even number 
                     with_swaps: bool = False # also list each split's complement (labels swapped): C(C, C/2) in all
                    ) -> list[tuple]:
     "The balanced two-group splits of `classes`, each given as its first group: C(C, C/2)/2 of them, or all C(C, C/2)."
+    _need(hasattr(classes, "__iter__"), "classes", classes, "an iterable of class labels")
     classes = tuple(sorted(classes))
     _need(len(classes) >= 2 and len(classes) % 2 == 0 and len(set(classes)) == len(classes), "classes", classes, "an even number >= 2 of distinct labels")
     combos = list(itertools.combinations(classes, len(classes) // 2))
@@ -497,6 +583,7 @@ def shattering_dim(features,                  # (N, K) representations
     X, y = _check_xy(features, labels)
     _need(_is_int(n_train, 2) and _is_int(n_test, 1) and n_train + n_test <= len(X), "n_train", (n_train, n_test),
           f"with n_test, ints >= 2 and >= 1 summing to at most the {len(X)} images")
+    C, max_iter = _check_number(C, "C", 0, lo_open=True), _check_int(max_iter, "max_iter")
     perm = np.random.default_rng(seed).permutation(len(X))
     tr, te = perm[:n_train], perm[n_train:n_train + n_test]
     if standardize:
@@ -564,6 +651,8 @@ def model_samples(model: nn.Module,       # a model with the shared interface (`
     "n images decoded from exact prior samples (eval mode), in batches, seeded; on the CPU."
     _need(_is_int(n, 1), "n", n, "an int >= 1")
     _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
+    _check_module(model, "model", ("sample",))
+    _check_size(n, math.prod(getattr(model, "image_shape", (1,))), "n")
     device = _model_device(model, device)
     was_training = model.training
     model.to(device).eval()
@@ -590,9 +679,9 @@ def tsne_embedding(features,                 # (N, K) representations
                   ) -> np.ndarray:
     "2-D t-SNE embedding (N, 2) of the rows of `features` (scikit-learn, PCA initialization, standardized features)."
     from sklearn.manifold import TSNE
-    X = np.asarray(features, dtype=np.float64)
-    _need(X.ndim == 2 and len(X) >= 3, "features", X.shape, "an array (N, K) with N >= 3")
-    _need(isinstance(perplexity, (int, float)) and 0 < perplexity < len(X), "perplexity", perplexity, f"a number in (0, N={len(X)})")
+    X = _feature_array(features)
+    _need(len(X) >= 3, "features", X.shape, "an array (N, K) with N >= 3")
+    perplexity = _check_number(perplexity, "perplexity", 0, len(X), lo_open=True, hi_open=True)
     sd = X.std(0)
     X = (X - X.mean(0)) / np.where(sd > 0, sd, 1.0)
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(X)
