@@ -4,17 +4,39 @@
 
 # %% ../nbs/11_benchmarks.ipynb #705d76f2
 from __future__ import annotations
-import argparse, contextlib, gc, math, statistics, sys, time
+import argparse, contextlib, gc, math, re, statistics, sys, time
 from unittest import mock
 import torch
 from . import relaxations
 from .distributions import NegativeBinomial
 from .relaxations import eat_dense, eat_poisson
 from .campbell import papers_upper_bound
+from .distributions import _check_int, _check_number
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'GPU_SAMPLERS', 'measure', 'eat_sampler', 'relaxed_nb_step', 'bench_samplers', 'format_rows',
-           'bench_training', 'main']
+__all__ = ['MAX_BENCH_ELEMENTS', 'SAMPLERS', 'GPU_SAMPLERS', 'EXTREME_RATES', 'EXTREME_SAMPLERS', 'measure', 'eat_sampler',
+           'relaxed_nb_step', 'bench_samplers', 'format_rows', 'bench_extremes', 'bench_training', 'main']
+
+# %% ../nbs/11_benchmarks.ipynb #310ba33b
+MAX_BENCH_ELEMENTS = 2**28        # batch x latents (x samples) above this is refused before allocating
+
+def _check_numbers(xs, name, lo=0.0, lo_open=True):
+    "A non-empty tuple of finite numbers > lo (>= lo if not lo_open); ValueError naming `name`."
+    if isinstance(xs, (str, bytes)) or not hasattr(xs, "__iter__") or len(xs := tuple(xs)) == 0:
+        raise ValueError(f"`{name}` must be a non-empty sequence of numbers, got {xs!r}")
+    return tuple(_check_number(x, name, lo, lo_open=lo_open) for x in xs)
+
+def _check_names(xs, name, allowed):
+    "A non-empty tuple of names from `allowed`; ValueError naming `name`."
+    xs = (xs,) if isinstance(xs, str) else xs
+    if not hasattr(xs, "__iter__") or not (xs := tuple(xs)) or any(x not in allowed for x in xs):
+        raise ValueError(f"`{name}` must be a non-empty sequence of names from {allowed}, got {xs!r}")
+    return xs
+
+def _check_size(batch, latents, name="batch x latents"):
+    "Ints >= 1 whose product is at most MAX_BENCH_ELEMENTS."
+    _check_int(batch, "batch"); _check_int(latents, "latents")
+    if batch * latents > MAX_BENCH_ELEMENTS: raise ValueError(f"`{name}` = {batch * latents} is above MAX_BENCH_ELEMENTS={MAX_BENCH_ELEMENTS}")
 
 # %% ../nbs/11_benchmarks.ipynb #ac1217ec
 def _fix_mmap_threshold():
@@ -34,9 +56,11 @@ def measure(fn,                 # a function of no arguments (one forward + back
             repeats: int = 3    # timed calls after one untimed warm-up call; the median is reported
            ) -> tuple[float, float]:
     "(median wall time in s, peak extra memory in MiB) of `fn()`."
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"`repeats` must be a positive int, got {repeats!r}")
-    device = torch.device(device)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 10**4:
+        raise ValueError(f"`repeats` must be an int in [1, 10**4], got {repeats!r}")
+    if not callable(fn): raise ValueError(f"`fn` must be a function of no arguments, got {type(fn).__name__}")
+    from negbio_vae.train import resolve_device
+    device = resolve_device(device)
     cuda = device.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     glibc = cuda or _fix_mmap_threshold()
@@ -78,6 +102,10 @@ def eat_sampler(name: str = "window"):  # 'window' (library default), 'window_to
 def relaxed_nb_step(mean: float, temperature: float, sampler: str = "window", indicator: str = "cubic",
                     batch: int = 1000, latents: int = 512, r: float = 10.0, device="cpu", seed: int = 0):
     "A function of no arguments: one forward+backward of a relaxed NB(r, mean) sample of shape (batch, latents)."
+    _check_number(mean, "mean", 0, lo_open=True); _check_number(r, "r", 0, lo_open=True); _check_size(batch, latents)
+    _check_names(sampler, "sampler", SAMPLERS + ("window_torch", "none")); _check_names(indicator, "indicator", ("cubic", "sigmoid"))
+    from negbio_vae.train import resolve_device
+    device = resolve_device(device)
     g = torch.Generator().manual_seed(seed)
     logits = (math.log(r / mean) + 0.1 * torch.randn(batch, latents, generator=g)).to(device).requires_grad_()
     def step():
@@ -92,6 +120,8 @@ def bench_samplers(means=(2.0, 20.0, 100.0), temperatures=(0.02, 0.1, 0.5), samp
                    batch: int = 1000, latents: int = 512, r: float = 10.0, device="cpu", repeats: int = 1,
                    progress: bool = True) -> list[dict]:
     "Rows (mean, tau, sampler, s, MiB, time and memory ratios dense/sampler) for the relaxed NB forward+backward."
+    means, temperatures = _check_numbers(means, "means"), _check_numbers(temperatures, "temperatures")
+    samplers = _check_names(samplers, "samplers", SAMPLERS + ("window_torch", "none"))
     from tqdm.auto import tqdm
     rows, configs = [], [(m, t) for m in means for t in temperatures]
     for mean, tau in tqdm(configs, disable=not progress, desc="relaxed NB"):
@@ -109,6 +139,31 @@ def format_rows(rows: list[dict]) -> str:
     widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells)
 
+# %% ../nbs/11_benchmarks.ipynb #3cdf643a
+EXTREME_RATES = (1e2, 1e4, 1e6, 1e12, 1e30)
+EXTREME_SAMPLERS = ("window_cubic", "window_sigmoid", "arrivals_sigmoid", "gsm", "dense")
+
+def _extreme_sample(name, rate, tau):
+    if name.startswith("window"): return relaxations.eat_window_poisson(rate, tau, name.split("_")[1])
+    if name == "arrivals_sigmoid": return relaxations.eat_arrivals_poisson(rate, tau, "sigmoid")
+    if name == "gsm": return relaxations.gsm_poisson(rate, tau)
+    return eat_dense(rate, tau, "cubic", papers_upper_bound(rate.detach()))
+
+def bench_extremes(rates=EXTREME_RATES, samplers=EXTREME_SAMPLERS, batch: int = 1000, temperature: float = 0.5,
+                   repeats: int = 1, progress: bool = True) -> list[dict]:
+    "Rows (sampler, huge, outcome, seconds, peak_mib): one rate `huge` among `batch` rates of 3, forward + backward."
+    rates, samplers = _check_numbers(rates, "rates"), _check_names(samplers, "samplers", EXTREME_SAMPLERS)
+    _check_size(batch, 1, "batch"); _check_number(temperature, "temperature", 0, lo_open=True)
+    from tqdm.auto import tqdm
+    rows = []
+    for name, huge in tqdm([(s, h) for s in samplers for h in rates], disable=not progress, desc="extreme rates"):
+        rate = torch.full((batch,), 3.0); rate[batch // 2] = huge; rate.requires_grad_()
+        def step(): _extreme_sample(name, rate, temperature).sum().backward(); rate.grad = None
+        try: (sec, mib), outcome = measure(step, repeats=repeats), "ok"
+        except ValueError as e: (sec, mib), outcome = (math.nan, math.nan), "refused: " + ", ".join(sorted(set(re.findall(r"`(max_\w+)`", str(e)))))
+        rows.append(dict(sampler=name, huge=huge, outcome=outcome, seconds=sec, peak_mib=mib))
+    return rows
+
 # %% ../nbs/11_benchmarks.ipynb #e7975c5c
 def bench_training(x: torch.Tensor,               # a batch of training images (B, C, H, W)
                    latents: int = 256, arch: str = "conv", temperature: float = 0.5,
@@ -119,6 +174,11 @@ def bench_training(x: torch.Tensor,               # a batch of training images (
     "Rows (sampler, images/s, ratio to dense) of NegBio-VAE DS-C training throughput with each EAT sampler ('none': no sampler)."
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"`rounds` must be a positive int, got {rounds!r}")
+    if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() == 4 and len(x) >= 1 and bool(torch.isfinite(x).all())):
+        raise ValueError(f"`x` must be a finite floating-point batch (B, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    _check_size(len(x), latents, "batch x latents"); _check_int(pretrain, "pretrain", 0); _check_int(steps, "steps")
+    _check_number(temperature, "temperature", 0, lo_open=True)
+    samplers = _check_names(samplers, "samplers", SAMPLERS + ("window_torch", "none"))
     from negbio_vae.models import NegBioVAE
     from negbio_vae.train import measure_throughput
     torch.manual_seed(seed)

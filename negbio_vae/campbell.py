@@ -323,7 +323,10 @@ def papers_upper_bound(rate,                 # the batch's Poisson rates (the la
     m = float(torch.as_tensor(rate).max()) if isinstance(rate, torch.Tensor) else float(np.max(rate))
     if not (0 < m < math.inf): raise ValueError(f"`rate` must be finite with a positive maximum, got {m}")
     if not (0 < alpha < 1): raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
-    return int(math.ceil(scipy.stats.poisson.ppf(1 - alpha, m)))
+    q = scipy.stats.poisson.ppf(1 - alpha, m)
+    if not math.isfinite(q):                  # scipy gives nan beyond about 1e20: the normal quantile (relative error < 1e-15 there)
+        q = m + scipy.stats.norm.ppf(1 - alpha) * math.sqrt(m)
+    return int(math.ceil(q))
 
 # %% ../nbs/02_campbell.ipynb #4e796d1b
 def fixed_count_factors(rate: float,           # Poisson rate lambda > 0
