@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from .campbell import mean_factor, variance_factor
+from .distributions import _float_args, _require
 
 # %% auto #0
 __all__ = ['relaxed_nb_mean', 'relaxed_nb_variance', 'relaxed_nb_fano', 'plot_relaxed_nb_moments']
@@ -13,17 +14,26 @@ __all__ = ['relaxed_nb_mean', 'relaxed_nb_variance', 'relaxed_nb_fano', 'plot_re
 # %% ../nbs/02a_relaxed_nb.ipynb #e44acbbe
 def _nb_mean(r, p): return r * (1 - p) / p
 
+def _check_rp(r, p):
+    "ValueError naming `r` or `p` unless they are numbers or float tensors that broadcast, r finite > 0, 0 < p < 1."
+    rt, pt = _float_args(r=r, p=p)
+    _require(torch.isfinite(rt) & (rt > 0), rt, "r", "finite and > 0")
+    _require((pt > 0) & (pt < 1), pt, "p", "in (0, 1)")
+
 def relaxed_nb_mean(r, p, tau, indicator: str = "cubic"):
     "Mean c(tau) r(1-p)/p of the EAT-relaxed NB(r, p) (papers' convention)."
+    _check_rp(r, p)
     return mean_factor(tau, indicator) * _nb_mean(r, p)
 
 def relaxed_nb_variance(r, p, tau, indicator: str = "cubic"):
     "Variance v(tau) mu + c(tau)^2 mu^2 / r of the EAT-relaxed NB(r, p), mu = r(1-p)/p."
+    _check_rp(r, p)
     mu = _nb_mean(r, p)
     return variance_factor(tau, indicator) * mu + mean_factor(tau, indicator) ** 2 * mu * mu / r
 
 def relaxed_nb_fano(r, p, tau, indicator: str = "cubic"):
     "Fano factor v/c + c (1-p)/p of the EAT-relaxed NB(r, p); the exact NB has 1/p."
+    _check_rp(r, p)
     c, v = mean_factor(tau, indicator), variance_factor(tau, indicator)
     return v / c + c * (1 - p) / p
 
