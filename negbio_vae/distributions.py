@@ -11,8 +11,8 @@ from torch.distributions import Distribution, Gamma, Poisson, constraints
 from torch.distributions.utils import lazy_property
 
 # %% auto #0
-__all__ = ['open_unit_interval', 'positive_finite', 'finite_real', 'NegativeBinomial', 'plot_nb_vs_poisson',
-           'overdispersion_index']
+__all__ = ['MAX_SAMPLE_ELEMENTS', 'open_unit_interval', 'positive_finite', 'finite_real', 'NegativeBinomial',
+           'plot_nb_vs_poisson', 'overdispersion_index']
 
 # %% ../nbs/00_distributions.ipynb #fe890941
 _HALF = (torch.float16, torch.bfloat16)  # computed in float32 (see section 5)
@@ -74,12 +74,18 @@ def _check_int(n, name, lo=1):
         raise ValueError(f"`{name}` must be an int >= {lo}, got {n!r}")
     return int(n)
 
-def _check_sample_shape(shape, name="sample_shape"):
-    "A torch.Size of ints >= 0; ValueError naming `name` otherwise."
+MAX_SAMPLE_ELEMENTS = 2**31  # a sample_shape asking for more elements (times the batch) is refused before allocating
+
+def _check_sample_shape(shape, name="sample_shape", batch_shape=()):
+    "A torch.Size of ints >= 0 that, times `batch_shape`, holds at most MAX_SAMPLE_ELEMENTS; ValueError naming `name`."
     try: size = torch.Size(shape)
     except (TypeError, ValueError): size = None
     if size is None or any(s < 0 for s in size):
         raise ValueError(f"`{name}` must be a sequence of ints >= 0, got {shape!r}")
+    n = size.numel() * torch.Size(batch_shape).numel()
+    if n > MAX_SAMPLE_ELEMENTS:
+        raise ValueError(f"`{name}`={tuple(size)} with batch shape {tuple(batch_shape)} asks for {n} elements, "
+                         f"above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
     return size
 
 
@@ -176,7 +182,7 @@ NegativeBinomial.to_torch = _nb_to_torch
 # %% ../nbs/00_distributions.ipynb #d51bee6c
 def _gamma_rate(self, sample_shape=torch.Size(), rsample=False):
     "Draw the Gamma mixing rate lambda ~ Gamma(r, p/(1-p)) (reparameterized when `rsample`)."
-    shape = self._extended_shape(_check_sample_shape(sample_shape))
+    shape = self._extended_shape(_check_sample_shape(sample_shape, batch_shape=self.batch_shape))
     unit = Gamma(self.r.expand(shape), torch.ones((), dtype=self.r.dtype, device=self.r.device), validate_args=False)
     lam1 = unit.rsample() if rsample else unit.sample()
     return lam1 * torch.exp(self.log1m_p - self.log_p)

@@ -8,14 +8,14 @@ import functools, math, os, warnings
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, Poisson, constraints
-from .distributions import NegativeBinomial, _as_float_tensor, _check_sample_shape
+from .distributions import MAX_SAMPLE_ELEMENTS, NegativeBinomial, _as_float_tensor, _check_sample_shape
 
 # %% auto #0
-__all__ = ['MAX_SAMPLE_ELEMENTS', 'INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS',
-           'sigmoid', 'cubic', 'soft_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals',
-           'eat_arrivals_poisson', 'eat_dense', 'plot_eat_schematic', 'eat_half_width', 'poisson_sample',
-           'window_moments', 'eat_window_poisson', 'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson',
-           'relaxed_poisson', 'relaxed_nb', 'RelaxedPoisson', 'RelaxedNegativeBinomial', 'plot_relaxed_nb']
+__all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'sigmoid', 'cubic',
+           'soft_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense',
+           'plot_eat_schematic', 'eat_half_width', 'poisson_sample', 'window_moments', 'eat_window_poisson',
+           'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson', 'relaxed_poisson', 'relaxed_nb', 'RelaxedPoisson',
+           'RelaxedNegativeBinomial', 'plot_relaxed_nb']
 
 # %% ../nbs/01_relaxations.ipynb #23842eba
 def _check_temperature(temperature):
@@ -56,15 +56,9 @@ def _check_rates(rate, name="rate", positive=False):
             raise ValueError(f"`{name}` must be finite and {'> 0' if positive else '>= 0'}, got values in [{lo}, {hi}]")
     return rate
 
-MAX_SAMPLE_ELEMENTS = 2**31     # a sample_shape that asks for more elements than this is refused before allocating
-
 def _check_size(sample_shape, batch_shape):
-    "`sample_shape` as a torch.Size of ints >= 0 whose samples (times the batch) fit under MAX_SAMPLE_ELEMENTS."
-    size = _check_sample_shape(sample_shape)
-    if size.numel() * torch.Size(batch_shape).numel() > MAX_SAMPLE_ELEMENTS:
-        raise ValueError(f"`sample_shape`={tuple(size)} with batch shape {tuple(batch_shape)} asks for "
-                         f"{size.numel() * torch.Size(batch_shape).numel()} elements, above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
-    return size
+    "`sample_shape` as a torch.Size whose samples (times the batch) fit under MAX_SAMPLE_ELEMENTS (chapter 00)."
+    return _check_sample_shape(sample_shape, batch_shape=batch_shape)
 
 # %% ../nbs/01_relaxations.ipynb #b6cbcf9d
 def sigmoid(u: torch.Tensor) -> torch.Tensor:
