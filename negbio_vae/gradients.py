@@ -15,6 +15,9 @@ from torch import nn
 from .relaxations import METHODS, eat_poisson, gsm_poisson, relaxed_poisson
 from .campbell import COLORS, mean_factor, variance_factor, papers_upper_bound
 from .kl import kl_poisson
+from .distributions import (MAX_SAMPLE_ELEMENTS, _check_int, _check_number, _check_sample_shape,
+                                      _check_same_device, _require)
+from .data import _check_dtype_device
 
 # %% auto #0
 __all__ = ['ESTIMATORS', 'BASELINES', 'METRICS', 'DEFAULT_ESTIMATORS', 'TEST_FUNCTIONS', 'recon_loss_exact', 'recon_grad_exact',
@@ -27,16 +30,18 @@ __all__ = ['ESTIMATORS', 'BASELINES', 'METRICS', 'DEFAULT_ESTIMATORS', 'TEST_FUN
 
 # %% ../nbs/08_gradients.ipynb #876b22ac
 def _check_linear(u, x, phi):
-    "Validate the linear P-VAE arguments; return them in one floating dtype."
+    "Validate the linear P-VAE arguments (finite floating tensors on one device); return them in one floating dtype."
     for name, t in (("u", u), ("x", x), ("phi", phi)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise ValueError(f"`{name}` must be a floating-point tensor, got {t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
+    _check_same_device(u=u, x=x, phi=phi)
     if phi.dim() != 2: raise ValueError(f"`phi` must be a 2-D (M, K) dictionary, got shape {tuple(phi.shape)}")
     M, K = phi.shape
     if u.dim() < 1 or u.shape[-1] != K: raise ValueError(f"`u` must have last dimension K = {K} (the columns of phi), got shape {tuple(u.shape)}")
     if x.dim() < 1 or x.shape[-1] != M: raise ValueError(f"`x` must have last dimension M = {M} (the rows of phi), got shape {tuple(x.shape)}")
     try: torch.broadcast_shapes(u.shape[:-1], x.shape[:-1])
     except RuntimeError: raise ValueError(f"the batch shapes of `u` {tuple(u.shape[:-1])} and `x` {tuple(x.shape[:-1])} do not broadcast") from None
+    for name, t in (("u", u), ("x", x), ("phi", phi)): _require(torch.isfinite(t), t, name, "finite")
     dtype = torch.promote_types(torch.promote_types(u.dtype, x.dtype), phi.dtype)
     return u.to(dtype), x.to(dtype), phi.to(dtype)
 
@@ -75,9 +80,21 @@ def hessian_quadratic(v: torch.Tensor,             # (..., K) vectors, broadcast
                      ) -> torch.Tensor:
     "v^T H v per item without forming H: sum_k g_k v_k^2 + 2 ||Phi (lambda * v)||^2 (Hitchhiker Eqs. 64, 69)."
     u, x, phi = _check_linear(u, x, phi)
-    if not isinstance(v, torch.Tensor) or v.dim() < 1 or v.shape[-1] != phi.shape[1]:
-        raise ValueError(f"`v` must be a tensor with last dimension K = {phi.shape[1]}, got {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}")
-    return _quadratic(v.to(u.dtype), u, phi, _recon_grad(u, x, phi) if grad is None else grad)
+    return _quadratic(_check_direction(v, u, x, phi), u, phi, _recon_grad(u, x, phi) if grad is None else grad)
+
+def _check_direction(v, u, x, phi, name="v"):
+    "`v` as a finite floating tensor (..., K) in u's dtype whose batch broadcasts against that of `u` and `x`."
+    K = phi.shape[1]
+    if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() < 1 or v.shape[-1] != K:
+        got = f"{v.dtype} tensor of shape {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
+        raise ValueError(f"`{name}` must be a floating-point tensor with last dimension K = {K}, got {got}")
+    _check_same_device(**{name: v, "u": u})
+    try: torch.broadcast_shapes(v.shape[:-1], u.shape[:-1], x.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"the batch shape {tuple(v.shape[:-1])} of `{name}` does not broadcast against those of `u` "
+                         f"{tuple(u.shape[:-1])} and `x` {tuple(x.shape[:-1])}") from None
+    _require(torch.isfinite(v), v, name, "finite")
+    return v.to(u.dtype)
 
 def _quadratic(v, u, phi, grad):
     return (grad * v * v).sum(-1) + 2 * ((u.exp() * v) @ phi.T).pow(2).sum(-1)
@@ -98,9 +115,8 @@ def _campbell(temperature, indicator):
     return mean_factor(tau, indicator), variance_factor(tau, indicator)
 
 def _check_positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}")
-    return float(value)
+    "A finite number > 0 as a float (chapter 00's `_check_number`); ValueError naming `name` otherwise."
+    return _check_number(value, name, 0, lo_open=True)
 
 # %% ../nbs/08_gradients.ipynb #9604ac61
 def relaxed_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
@@ -119,10 +135,17 @@ def _check_choice(value, name, allowed):
         raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
     return value
 
-def _check_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    return value
+def _check_choices(values, name, allowed):
+    "A non-empty tuple or list of names from `allowed`, as a tuple; ValueError naming `name` otherwise."
+    if not isinstance(values, (tuple, list)) or not values:
+        raise ValueError(f"`{name}` must be a non-empty tuple of names from {allowed}, got {values!r}")
+    return tuple(_check_choice(v, name, allowed) for v in values)
+
+def _check_values(values, name):
+    "A non-empty sequence of finite numbers > 0 (rates, temperatures), as a tuple of floats; ValueError naming `name`."
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or len(tuple(values)) == 0:
+        raise ValueError(f"`{name}` must be a non-empty sequence of finite numbers > 0, got {values!r}")
+    return tuple(_check_number(v, name, 0, lo_open=True) for v in values)
 
 def _relaxed(rate, tau, method, upper_bound):
     "Relaxed Poisson samples by `method`, with the samplers' adaptive M (None), the papers' M or a fixed M."
@@ -144,6 +167,7 @@ def pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
     _check_choice(method, "method", METHODS)
     if not (upper_bound is None or upper_bound == "papers"): _check_int(upper_bound, "upper_bound")
     shape = (S,) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
+    _check_sample_shape(shape[:1], "n_samples", shape[1:])
     with torch.enable_grad():
         us = u.detach().expand(shape).clone().requires_grad_(True)
         z = _relaxed(us.exp(), tau, method, upper_bound)
@@ -169,6 +193,7 @@ def score_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
     _check_choice(baseline, "baseline", BASELINES)
     S = _check_int(n_samples, "n_samples", 2 if baseline == "loo" else 1)
     shape = (S,) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
+    _check_sample_shape(shape[:1], "n_samples", shape[1:])
     lam = u.detach().exp().expand(shape)
     z = torch.poisson(lam)
     f = (x.detach() - z @ phi.detach().T).pow(2).sum(-1)
@@ -183,17 +208,20 @@ def gradient_samples(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                      baseline: str = "loo"           # score function baseline
                     ) -> torch.Tensor:
     "S estimates (S, ..., K) of the gradient of Eq. 59 w.r.t. u by `estimator` ('exact' gives (1, ..., K))."
-    _check_choice(estimator, "estimator", ESTIMATORS)
+    _check_choice(estimator, "estimator", ESTIMATORS); _check_choice(baseline, "baseline", BASELINES)
     if estimator == "exact": return recon_grad_exact(u, x, phi)[None]
     if estimator == "score": return score_grad(u, x, phi, n_samples, baseline)
     return pathwise_grad(u, x, phi, temperature, estimator, n_samples, upper_bound)
 
 # %% ../nbs/08_gradients.ipynb #b212c296
 def _check_samples(samples, g):
-    "(S, samples in g's dtype) after checking that `samples` is (S, *g.shape) with S >= 2."
+    "(S, samples in g's dtype) after checking that `samples` is finite, (S, *g.shape) with S >= 2."
     if not isinstance(samples, torch.Tensor) or samples.dim() != g.dim() + 1 or samples.shape[1:] != g.shape or samples.shape[0] < 2:
-        raise ValueError(f"`samples` must have shape (S, {', '.join(map(str, g.shape))}) with S >= 2, got "
+        raise ValueError(f"`samples` must have shape (S, {', '.join(map(str, g.shape))}) with S >= 2 "
+                         f"(the batch shape of `u` and `x` broadcast, then K), got "
                          f"{tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__}")
+    _check_same_device(samples=samples, u=g)
+    _require(torch.isfinite(samples), samples, "samples", "finite")
     return samples.shape[0], samples.to(g.dtype)
 
 METRICS = ("cos_mean", "cos_sample", "bias_energy", "noise_energy", "bias_energy_debiased", "raw_bias", "raw_variance")
@@ -267,7 +295,9 @@ class LinearPVAE(nn.Module):
     def __init__(self, n_inputs: int = 256, n_latents: int = 512, dtype=torch.float32, device=None):
         super().__init__()
         M, K = _check_int(n_inputs, "n_inputs"), _check_int(n_latents, "n_latents")
-        kw = dict(dtype=dtype, device=device)
+        if M * K > MAX_SAMPLE_ELEMENTS:
+            raise ValueError(f"`n_inputs` x `n_latents` = {M * K} is above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
+        kw = dict(dtype=dtype, device=_check_dtype_device(dtype, device))
         self.w_enc = nn.Parameter((torch.rand(K, M, **kw) * 2 - 1) / math.sqrt(M))   # nn.Linear's default range
         self.phi = nn.Parameter((torch.rand(M, K, **kw) * 2 - 1) / math.sqrt(K))
         self.log_prior = nn.Parameter(torch.rand(K, **kw) * math.log(100) - math.log(100))
@@ -317,7 +347,8 @@ class PVAEConfig:
         _check_int(self.n_samples, "n_samples", 2 if self.estimator == "score" and self.baseline == "loo" else 1)
         for k in ("temperature", "lr", "beta", "clip"): _check_positive(getattr(self, k), k)
         if self.tau_start is not None: _check_positive(self.tau_start, "tau_start")
-        if not 0 <= self.anneal_frac <= 1: raise ValueError(f"`anneal_frac` must be in [0, 1], got {self.anneal_frac!r}")
+        _check_number(self.anneal_frac, "anneal_frac", 0, 1)
+        _check_dtype_device(self.dtype, self.device)
 
     def tau(self, step: int) -> float:
         "Temperature at `step` (linear annealing)."
@@ -338,6 +369,14 @@ class PVAEResult:
 @torch.no_grad()
 def exact_elbo(model: LinearPVAE, x: torch.Tensor, batch_size: int = 4096) -> float:
     "Mean exact ELBO = -(Eq. 59 + KL) over the rows of `x`: the evaluation at tau = 0."
+    if not isinstance(model, LinearPVAE): raise ValueError(f"`model` must be a LinearPVAE, got {type(model).__name__}")
+    M = model.phi.shape[0]
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != 2 or x.shape[1] != M or len(x) == 0:
+        got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"`x` must be a non-empty 2-D floating-point tensor (N, {M}), got {got}")
+    _check_same_device(x=x, model=model.phi)
+    _require(torch.isfinite(x), x, "x", "finite")
+    batch_size, x = _check_int(batch_size, "batch_size"), x.to(model.phi.dtype)
     return -sum(float(model.loss_exact(xb).sum()) for xb in x.split(batch_size)) / len(x)
 
 # %% ../nbs/08_gradients.ipynb #d6648073
@@ -346,10 +385,13 @@ def train_linear_pvae(x_train: torch.Tensor,  # (N, M) training data (flattened 
                       config: PVAEConfig | None = None  # hyperparameters; None: PVAEConfig()
                      ) -> PVAEResult:
     "Train a LinearPVAE with the estimator of `config`; evaluate the exact ELBO (tau = 0) on `x_valid`."
+    if config is not None and not isinstance(config, PVAEConfig):
+        raise ValueError(f"`config` must be a PVAEConfig or None, got {type(config).__name__}")
     c = PVAEConfig() if config is None else config
-    dev = torch.device(c.device or "cpu")
+    dev = _check_dtype_device(c.dtype, c.device or "cpu")
     if not (isinstance(x_train, torch.Tensor) and x_train.dim() == 2 and isinstance(x_valid, torch.Tensor) and x_valid.shape[1:] == x_train.shape[1:]):
         raise ValueError("`x_train` and `x_valid` must be 2-D tensors (N, M) with the same M")
+    for name, t in (("x_train", x_train), ("x_valid", x_valid)): _require(torch.isfinite(t), t, name, "finite")
     torch.manual_seed(c.seed)
     model = LinearPVAE(x_train.shape[1], c.n_latents, c.dtype, dev)
     xt, xv = x_train.to(dev, c.dtype), x_valid.to(dev, c.dtype)
@@ -402,11 +444,17 @@ def gradient_sweep(phi: torch.Tensor,            # (M, K) dictionary of a traine
                    seed: int = 0) -> GradientSweep:
     "Metrics of S gradient samples per item for each estimator, rate and temperature (Hitchhiker G.4)."
     for name, t in (("phi", phi), ("x", x)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 2: raise ValueError(f"`{name}` must be a 2-D tensor")
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.dim() != 2:
+            got = f"{t.dtype} tensor of shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"`{name}` must be a 2-D floating-point tensor, got {got}")
     u0, x, phi = _check_linear(torch.zeros(x.shape[0], phi.shape[1], dtype=x.dtype, device=x.device), x, phi)
+    ok = estimators is None or isinstance(estimators, dict) and all(isinstance(v, dict) for v in estimators.values())
+    if not ok:
+        raise ValueError(f"`estimators` must be a dict label -> gradient_samples keyword arguments, got {estimators!r}")
     est = {k: {"estimator": k, **v} for k, v in (DEFAULT_ESTIMATORS if estimators is None else estimators).items()}
     for k in est.values(): _check_choice(k["estimator"], "estimators", ESTIMATORS[1:])
-    rates, taus = tuple(float(r) for r in rates), tuple(float(t) for t in taus)
+    rates, taus = _check_values(rates, "rates"), _check_values(taus, "taus")
+    _check_sample_shape((_check_int(n_samples, "n_samples"),), "n_samples", u0.shape)
     shape = (len(est), len(rates), len(taus), x.shape[0])
     values, theory = {m: np.full(shape, np.nan) for m in METRICS}, np.full(shape, np.nan)
     torch.manual_seed(seed); start = time.perf_counter()
@@ -516,7 +564,8 @@ def poisson_expectation_grad(f: Callable,            # f(z, rate) -> tensor, ele
                              tail: float = 1e-15     # truncate the sum at the (1 - tail) quantile (+ 10)
                             ) -> float:
     "d/dlambda E_{z ~ Poi(lambda)} f(z, lambda) by autograd through the truncated pmf sum (Hitchhiker Eq. 82, completed)."
-    rate = _check_positive(rate, "rate")
+    if not callable(f): raise ValueError(f"`f` must be a callable f(z, rate), got {type(f).__name__}")
+    rate, tail = _check_positive(rate, "rate"), _check_number(tail, "tail", 0, 1, lo_open=True, hi_open=True)
     lam = torch.tensor(rate, dtype=torch.float64, requires_grad=True)
     k = torch.arange(int(scipy.stats.poisson.isf(tail, rate)) + 11, dtype=torch.float64)
     pmf = torch.exp(k * torch.log(lam) - lam - torch.lgamma(k + 1))
@@ -545,9 +594,11 @@ def relaxed_grad_samples(f: Callable,                # f(z, rate) -> tensor, ele
                          upper_bound=None,           # None (adaptive), 'papers' or an int M
                          dtype=torch.float32) -> torch.Tensor:
     "n pathwise estimates d f(z~(lambda), lambda) / d lambda, z~ a relaxed Poi(lambda) sample (Hitchhiker Eq. 81)."
+    if not callable(f): raise ValueError(f"`f` must be a callable f(z, rate), got {type(f).__name__}")
     rate, tau = _check_positive(rate, "rate"), _check_positive(temperature, "temperature")
-    _check_choice(method, "method", METHODS)
-    return _relaxed_grads([f], rate, tau, method, _check_int(n_samples, "n_samples"), upper_bound, dtype)[0]
+    _check_choice(method, "method", METHODS); _check_dtype_device(dtype, None)
+    n = _check_sample_shape((_check_int(n_samples, "n_samples"),), "n_samples")[0]
+    return _relaxed_grads([f], rate, tau, method, n, upper_bound, dtype)[0]
 
 # %% ../nbs/08_gradients.ipynb #3c00243e
 @dataclass
@@ -577,9 +628,15 @@ def optimal_temperature_study(functions: dict | None = None,   # name -> f(z, ra
                               seed: int = 0, dtype=torch.float32) -> TemperatureStudy:
     "Mean absolute error of n_mc-sample relaxed gradient estimates for each method, test function, rate and tau (H.1)."
     functions = TEST_FUNCTIONS if functions is None else functions
-    rates, taus = tuple(float(r) for r in rates), tuple(float(t) for t in taus)
-    for m in methods: _check_choice(m, "methods", METHODS)
+    if not isinstance(functions, dict) or not functions or not all(callable(f) for f in functions.values()):
+        raise ValueError(f"`functions` must be a non-empty dict name -> f(z, rate), got {functions!r}")
+    rates, taus = _check_values(rates, "rates"), _check_values(taus, "taus")
+    methods = _check_choices(methods, "methods", METHODS)
     n_mc, n_repeats = _check_int(n_mc, "n_mc"), _check_int(n_repeats, "n_repeats")
+    if n_mc * n_repeats * len(functions) > MAX_SAMPLE_ELEMENTS:
+        raise ValueError(f"`n_mc` x `n_repeats` x len(functions) = {n_mc * n_repeats * len(functions)} is above "
+                         f"MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
+    _check_dtype_device(dtype, None)
     exact = np.array([[poisson_expectation_grad(f, r) for r in rates] for f in functions.values()])
     eq82 = np.array([[poisson_expectation_grad(f, r, explicit=False) for r in rates] for f in functions.values()])
     mae, mae82 = (np.empty((len(methods), len(functions), len(rates), len(taus))) for _ in range(2))

@@ -7,11 +7,14 @@ from __future__ import annotations
 import math
 import time
 import torch
-from .distributions import NegativeBinomial
+from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, _as_float_tensor, _check_int, _check_number,
+                                      _check_same_device, _check_sample_shape, _require)
+from .data import _check_dtype_device
 from .relaxations import relaxed_nb, gsm_counts
 from .nb_moments import relaxed_nb_mean, relaxed_nb_variance
 from .kl import kl_nb_ds
-from .gradients import GradientMetrics, _check_linear
+from .gradients import (GradientMetrics, _check_choice, _check_choices, _check_direction, _check_linear,
+                                  _check_samples, _check_values)
 
 # %% auto #0
 __all__ = ['NB_ESTIMATORS', 'nb_recon_loss_exact', 'nb_recon_grad_exact', 'nb_hessian_quadratic', 'nb_elbo_exact',
@@ -22,9 +25,20 @@ __all__ = ['NB_ESTIMATORS', 'nb_recon_loss_exact', 'nb_recon_grad_exact', 'nb_he
 def _check_nb_linear(u, x, phi, r):
     "Validate the linear NB-VAE arguments (chapter 08's checks plus `r`); return them in one floating dtype."
     u, x, phi = _check_linear(u, x, phi)
-    r = torch.as_tensor(r, dtype=u.dtype, device=u.device)
-    if not bool(((r > 0) & torch.isfinite(r)).all()): raise ValueError(f"`r` must be > 0 and finite, got {r}")
-    return u, x, phi, r
+    return u, x, phi, _check_like_u(r, "r", u, positive=True)
+
+def _check_like_u(value, name, u, positive=False):
+    "A number or floating tensor broadcasting against `u`, finite (and > 0 if `positive`), in u's dtype and device."
+    t = _as_float_tensor(value, name)
+    if isinstance(value, torch.Tensor): _check_same_device(**{name: t, "u": u})
+    try: torch.broadcast_shapes(t.shape, u.shape)
+    except RuntimeError:
+        raise ValueError(f"`{name}` of shape {tuple(t.shape)} does not broadcast against `u` of shape {tuple(u.shape)} "
+                         f"(last dimension K = {u.shape[-1]})") from None
+    t = t.to(device=u.device, dtype=u.dtype)
+    ok = torch.isfinite(t) & (t > 0) if positive else torch.isfinite(t)
+    _require(ok, t, name, "finite and > 0" if positive else "finite")
+    return t
 
 def _nb_mean_var(u, r):
     mu = r * torch.exp(-u)
@@ -59,7 +73,7 @@ def nb_hessian_quadratic(v: torch.Tensor,   # (..., K) directions
                          u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r) -> torch.Tensor:
     "v^T H v of the exact NB reconstruction loss's Hessian in u, per item, without forming H."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
-    return _nb_quadratic(v.to(u.dtype), u, phi, r, _nb_grad(u, x, phi, r))
+    return _nb_quadratic(_check_direction(v, u, x, phi), u, phi, r, _nb_grad(u, x, phi, r))
 
 # %% ../nbs/08a_nb_gradients.ipynb #eba404d8
 def nb_elbo_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r,
@@ -67,7 +81,7 @@ def nb_elbo_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r,
                  ) -> torch.Tensor:
     "Exact ELBO -(E_q||x - Phi z||^2 + sum_k KL(NB(r, sigmoid(u_k)) || NB(r, sigmoid(u_0)))) per item, shape (...)."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
-    u0 = torch.as_tensor(prior_logits, dtype=u.dtype, device=u.device)
+    u0 = _check_like_u(prior_logits, "prior_logits", u)
     p0 = torch.sigmoid(u0)
     delta_p = torch.exp(torch.nn.functional.logsigmoid(u) - torch.nn.functional.logsigmoid(u0))
     kl = kl_nb_ds(r, p0, delta_p, validate_args=False)
@@ -80,17 +94,22 @@ def nb_relaxed_loss_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r
                          ) -> torch.Tensor:
     "Mean EAT-relaxed loss ||x - c Phi mu||^2 + d^T (v mu + c^2 mu^2 / r) for z~ ~ relaxed NB(r, sigmoid(u)), shape (...)."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
+    return _nb_relaxed_loss(u, x, phi, r, _check_number(temperature, "temperature", 0, lo_open=True), indicator)
+
+def _nb_relaxed_loss(u, x, phi, r, tau, indicator):
     p = torch.sigmoid(u)
-    mean, var = relaxed_nb_mean(r, p, temperature, indicator), relaxed_nb_variance(r, p, temperature, indicator)
+    mean, var = relaxed_nb_mean(r, p, tau, indicator), relaxed_nb_variance(r, p, tau, indicator)
     return (mean @ phi.T - x).pow(2).sum(-1) + var @ phi.pow(2).sum(0)
 
 # %% ../nbs/08a_nb_gradients.ipynb #70504d1f
 def nb_relaxed_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r,
                           temperature: float, indicator: str = "cubic") -> torch.Tensor:
     "Gradient in u of the mean EAT-relaxed loss (autograd of the closed form): the mean of the EAT pathwise estimator."
+    u, x, phi, r = _check_nb_linear(u, x, phi, r)
+    tau = _check_number(temperature, "temperature", 0, lo_open=True)
     with torch.enable_grad():
         w = u.detach().clone().requires_grad_(True)
-        return torch.autograd.grad(nb_relaxed_loss_exact(w, x, phi, r, temperature, indicator).sum(), w)[0]
+        return torch.autograd.grad(_nb_relaxed_loss(w, x, phi, r, tau, indicator).sum(), w)[0]
 
 # %% ../nbs/08a_nb_gradients.ipynb #7fa7bcc9
 NB_ESTIMATORS = ("eat_cubic", "eat_sigmoid", "gsm", "gsm_nb")
@@ -111,9 +130,10 @@ def nb_pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r,
                     ) -> torch.Tensor:
     "S pathwise estimates grad_u ||x - Phi z~||^2, z~ a relaxed NB(r, sigmoid(u)) sample, shape (S, ..., K)."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
-    if method not in NB_ESTIMATORS: raise ValueError(f"`method` must be one of {NB_ESTIMATORS}, got {method!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1: raise ValueError(f"`n_samples` must be an int >= 1, got {n_samples!r}")
-    shape = (n_samples,) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
+    temperature = _check_number(temperature, "temperature", 0, lo_open=True)
+    _check_choice(method, "method", NB_ESTIMATORS)
+    shape = (_check_int(n_samples, "n_samples"),) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
+    _check_sample_shape(shape[:1], "n_samples", shape[1:])
     rr = r.expand(shape)
     with torch.enable_grad():
         us = u.detach().expand(shape).clone().requires_grad_(True)
@@ -126,9 +146,7 @@ def nb_gradient_metrics(samples: torch.Tensor,   # (S, ..., K) gradient estimate
     "Chapter 08's GradientMetrics for NB latents, with g* and H of the exact NB loss in u."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
     g = _nb_grad(u, x, phi, r)
-    if not isinstance(samples, torch.Tensor) or samples.shape[1:] != g.shape or samples.shape[0] < 2:
-        raise ValueError(f"`samples` must have shape (S, {', '.join(map(str, g.shape))}) with S >= 2, got {getattr(samples, 'shape', type(samples).__name__)}")
-    samples, S = samples.to(g.dtype), samples.shape[0]
+    S, samples = _check_samples(samples, g)
     mean = samples.mean(0)
     b, eps = mean - g, samples - mean
     q = lambda v: _nb_quadratic(v, u, phi, r, g)
@@ -143,6 +161,15 @@ def nb_gradient_sweep(mean_rates=(2.0, 20.0), taus=(0.02, 0.1, 0.5), methods=NB_
                       n_latents: int = 16, n_pixels: int = 32, r: float = 5.0, n_items: int = 8,
                       n_samples: int = 256, seed: int = 0, dtype=torch.float64) -> list:
     "Rows (method, mean_rate, tau, CosMean, BiasEnergy (debiased), exact BiasEnergy (EAT; else nan), NoiseEnergy, raw variance, seconds)."
+    mean_rates, taus = _check_values(mean_rates, "mean_rates"), _check_values(taus, "taus")
+    methods, r = _check_choices(methods, "methods", NB_ESTIMATORS), _check_number(r, "r", 0, lo_open=True)
+    n_latents, n_pixels = _check_int(n_latents, "n_latents"), _check_int(n_pixels, "n_pixels")
+    n_items = _check_int(n_items, "n_items")
+    if max(n_pixels, n_items) * max(n_latents, n_pixels) > MAX_SAMPLE_ELEMENTS:
+        raise ValueError(f"`n_pixels`={n_pixels}, `n_latents`={n_latents} and `n_items`={n_items} ask for more than "
+                         f"MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS} elements")
+    _check_sample_shape((_check_int(n_samples, "n_samples"),), "n_samples", (n_items, n_latents))
+    _check_dtype_device(dtype, None)
     gen = torch.Generator().manual_seed(seed)
     phi = torch.randn(n_pixels, n_latents, generator=gen, dtype=dtype) / math.sqrt(n_pixels)
     rows = []

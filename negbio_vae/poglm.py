@@ -13,9 +13,11 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .distributions import NegativeBinomial
+from .distributions import NegativeBinomial, MAX_SAMPLE_ELEMENTS, _check_sample_shape
+from .distributions import _as_float_tensor, _check_int, _check_number, _check_same_device, _require
 from .relaxations import relaxed_poisson, gsm_counts
 from .kl import kl_poisson
+from .train import resolve_device
 
 # %% auto #0
 __all__ = ['ESTIMATORS', 'RELAXED', 'METRICS', 'COLORS', 'LABELS', 'glm_log_rate', 'poisson_log_pmf', 'causal_drive',
@@ -26,10 +28,35 @@ __all__ = ['ESTIMATORS', 'RELAXED', 'METRICS', 'COLORS', 'LABELS', 'glm_log_rate
            'gsm_negative_binomial', 'com_poisson_logits', 'gsm_com_poisson']
 
 # %% ../nbs/09_poglm.ipynb #b79ce8f9
+def _check_max_rate(max_rate):
+    "lambda_max: None (no clipping) or a finite number > 0; ValueError naming `max_rate`."
+    return None if max_rate is None else _check_number(max_rate, "max_rate", 0, lo_open=True)
+
+def _check_tensor(x, name, lo=None, half=True):
+    "A floating-point tensor, finite (and >= lo if given); ValueError naming `name`. Synchronizes: entry points only."
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"`{name}` must be a floating-point tensor, got {type(x).__name__}")
+    _as_float_tensor(x, name)
+    if not half and x.dtype in (torch.float16, torch.bfloat16):
+        raise ValueError(f"`{name}` must be float32 or float64, got {x.dtype}")
+    _require(torch.isfinite(x) if lo is None else torch.isfinite(x) & (x >= lo), x, name,
+             "finite" if lo is None else f"finite and >= {lo:g}")
+    return x
+
+def _check_elements(n, **sizes):
+    "ValueError naming the sizes unless the n elements they ask for fit in MAX_SAMPLE_ELEMENTS (before allocating)."
+    if n > MAX_SAMPLE_ELEMENTS:
+        got = ", ".join(f"`{k}`={v}" for k, v in sizes.items())
+        raise ValueError(f"{got} ask for {n} elements, above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
+
 def glm_log_rate(drive: torch.Tensor,         # h, the GLM drive (any shape)
                  max_rate: float | None = 10.0 # lambda_max; None: no clipping
                 ) -> torch.Tensor:
     "log min(softplus(h), max_rate), finite for every finite h (tends to h as h -> -inf)."
+    return _glm_log_rate(_check_tensor(drive, "drive"), _check_max_rate(max_rate))
+
+def _glm_log_rate(drive, max_rate):
+    "glm_log_rate without the checks (inner loops)."
     is_neg, zero = drive < 0, torch.zeros_like(drive)
     neg, pos = torch.where(is_neg, drive, zero), torch.where(is_neg, zero, drive)   # each branch sees safe inputs
     u = torch.exp(neg).clamp(min=torch.finfo(drive.dtype).tiny)
@@ -41,6 +68,17 @@ def poisson_log_pmf(value: torch.Tensor,    # counts y >= 0 (real values allowed
                     log_rate: torch.Tensor  # log lambda
                    ) -> torch.Tensor:
     "log Pois(y; lambda) = y log(lambda) - lambda - lgamma(y + 1), elementwise, from log lambda."
+    _check_tensor(value, "value"); _check_tensor(log_rate, "log_rate")
+    _check_same_device(value=value, log_rate=log_rate)
+    _require(value > -1, value, "value", "> -1 (counts y >= 0; lgamma(y + 1) extends the pmf smoothly to y > -1)")
+    try: torch.broadcast_shapes(value.shape, log_rate.shape)
+    except RuntimeError:
+        shapes = f"`value` {tuple(value.shape)} and `log_rate` {tuple(log_rate.shape)}"
+        raise ValueError(f"{shapes} do not broadcast") from None
+    return _poisson_log_pmf(value, log_rate)
+
+def _poisson_log_pmf(value, log_rate):
+    "poisson_log_pmf without the checks (inner loops)."
     return value * log_rate - torch.exp(log_rate) - torch.lgamma(value + 1)
 
 # %% ../nbs/09_poglm.ipynb #8e68610a
@@ -49,10 +87,27 @@ def causal_drive(spikes: torch.Tensor,   # y, shape (..., T, N)
                  bias: torch.Tensor      # (N,)
                 ) -> torch.Tensor:
     "GLM drive h_t = b + sum_k W_k y_{t-1-k} for every t, shape (..., T, N), by one causal conv1d."
+    N, _ = _check_glm(weight, bias)
+    _check_tensor(spikes, "spikes", lo=0, half=False); _check_same_device(spikes=spikes, weight=weight)
+    if spikes.dim() < 2 or spikes.shape[-1] != N or spikes.dtype != weight.dtype:
+        raise ValueError(f"`spikes` must be (..., T, {N}) of dtype {weight.dtype} like `weight`, "
+                         f"got {tuple(spikes.shape)} {spikes.dtype}")
+    return _causal_drive(spikes, weight, bias)
+
+def _check_glm(weight, bias):
+    "(N, K) of GLM parameters: `weight` (N, N, K) and `bias` (N,) finite float32/64 tensors of one dtype and device."
+    _check_tensor(weight, "weight", half=False); _check_tensor(bias, "bias", half=False)
+    if weight.dim() != 3 or weight.shape[0] != weight.shape[1] or 0 in weight.shape:
+        raise ValueError(f"`weight` must be (N, N, K) with N, K >= 1, got {tuple(weight.shape)}")
+    if bias.shape != weight.shape[:1] or bias.dtype != weight.dtype:
+        raise ValueError(f"`bias` must be ({weight.shape[0]},) of dtype {weight.dtype} like `weight`, "
+                         f"got {tuple(bias.shape)} {bias.dtype}")
+    _check_same_device(weight=weight, bias=bias)
+    return weight.shape[0], weight.shape[-1]
+
+def _causal_drive(spikes, weight, bias):
+    "causal_drive without the checks (inner loops)."
     N, K = weight.shape[0], weight.shape[-1]
-    if spikes.shape[-1] != N or weight.shape[1] != N or bias.shape != (N,):
-        raise ValueError(f"`spikes` (..., T, {N}), `weight` ({N}, {N}, K) and `bias` ({N},) must agree; "
-                         f"got {tuple(spikes.shape)}, {tuple(weight.shape)}, {tuple(bias.shape)}")
     *batch, T, _ = spikes.shape
     x = F.pad(spikes.reshape(-1, T, N).transpose(1, 2), (K, -1))   # y_{t-K} ... y_{t-1} in the window of t
     return F.conv1d(x, weight.flip(-1), bias).transpose(1, 2).reshape(*batch, T, N)
@@ -68,20 +123,16 @@ def simulate_poglm(weight: torch.Tensor,            # (N, N, K) GLM weights
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     "Spike trains (n_sequences, T, N) of the POGLM and their rates lambda_t, by ancestral sampling over time."
     _check_int(n_time_bins, "n_time_bins"); _check_int(n_sequences, "n_sequences")
-    N, K = weight.shape[0], weight.shape[-1]
-    causal_drive(weight.new_zeros(1, N), weight, bias)                 # shape checks
+    N, K = _check_glm(weight, bias)
+    max_rate = _check_max_rate(max_rate)
+    _check_elements(n_sequences * (n_time_bins + K) * N, n_sequences=n_sequences, n_time_bins=n_time_bins)
     y = weight.new_zeros(n_sequences, n_time_bins + K, N)
     rates = weight.new_zeros(n_sequences, n_time_bins, N)
     for t in range(n_time_bins):
         h = bias + torch.einsum("nmk,skm->sn", weight, y[:, t:t + K].flip(1))   # lags 1..K
-        rates[:, t] = glm_log_rate(h, max_rate).exp()
+        rates[:, t] = _glm_log_rate(h, max_rate).exp()
         y[:, t + K] = torch.poisson(rates[:, t], generator=generator)
     return y[:, K:], rates
-
-def _check_int(n, name, lo=1):
-    if isinstance(n, bool) or not isinstance(n, int) or n < lo:
-        raise ValueError(f"`{name}` must be an int >= {lo}, got {n!r}")
-    return n
 
 # %% ../nbs/09_poglm.ipynb #f9c3944f
 @dataclass
@@ -107,8 +158,15 @@ def make_poglm_data(n_sets: int = 10, n_visible: int = 3, n_hidden: int = 2, n_l
     "The synthetic POGLM benchmark of Hitchhiker App. G.2: `n_sets` parameter sets with their train/test spikes."
     for v, name in ((n_sets, "n_sets"), (n_visible, "n_visible"), (n_hidden, "n_hidden"), (n_lags, "n_lags"),
                     (n_train, "n_train"), (n_test, "n_test"), (n_time_bins, "n_time_bins")): _check_int(v, name)
-    for v, name in ((weight_range, "weight_range"), (bias_range, "bias_range")):
-        if not (isinstance(v, (int, float)) and 0 <= v < math.inf): raise ValueError(f"`{name}` must be a finite number >= 0, got {v!r}")
+    for v, name in ((weight_range, "weight_range"), (bias_range, "bias_range")): _check_number(v, name, 0)
+    _check_max_rate(max_rate); _check_int(seed, "seed", 0)
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"`dtype` must be a floating torch.dtype, got {dtype!r}")
+    device = None if device is None else resolve_device(device)
+    N = n_visible + n_hidden
+    _check_elements(n_sets * N * (N * n_lags + (n_train + n_test) * (n_time_bins + n_lags)), n_sets=n_sets,
+                    n_visible=n_visible, n_hidden=n_hidden, n_lags=n_lags, n_train=n_train, n_test=n_test,
+                    n_time_bins=n_time_bins)
     g, N, out = torch.Generator(device=device or "cpu").manual_seed(seed), n_visible + n_hidden, []
     for _ in range(n_sets):
         W = (torch.rand(N, N, n_lags, generator=g, dtype=dtype, device=device) * 2 - 1) * weight_range
@@ -124,13 +182,17 @@ def fit_observed_glm(spikes: torch.Tensor,         # (S, T, N), all neurons obse
                      max_iter: int = 500           # L-BFGS iterations
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     "Maximum-likelihood (W, b) of a fully observed POGLM by L-BFGS, from W = 0, b = 0."
-    N = spikes.shape[-1]
-    W = spikes.new_zeros(N, N, _check_int(n_lags, "n_lags"), requires_grad=True)
+    _check_tensor(spikes, "spikes", lo=0, half=False)
+    if spikes.dim() != 3 or 0 in spikes.shape:
+        raise ValueError(f"`spikes` must be (S, T, N), non-empty, got {tuple(spikes.shape)}")
+    N, max_rate, _ = spikes.shape[-1], _check_max_rate(max_rate), _check_int(max_iter, "max_iter")
+    _check_elements(N * N * _check_int(n_lags, "n_lags"), n_lags=n_lags)
+    W = spikes.new_zeros(N, N, n_lags, requires_grad=True)
     b = spikes.new_zeros(N, requires_grad=True)
     opt = torch.optim.LBFGS([W, b], max_iter=max_iter, line_search_fn="strong_wolfe")
     def closure():
         opt.zero_grad()
-        loss = -poisson_log_pmf(spikes, glm_log_rate(causal_drive(spikes, W, b), max_rate)).sum()
+        loss = -_poisson_log_pmf(spikes, _glm_log_rate(_causal_drive(spikes, W, b), max_rate)).sum()
         loss.backward()
         return loss
     opt.step(closure)
@@ -147,7 +209,13 @@ class POGLM(nn.Module):
         super().__init__()
         for v, name in ((n_visible, "n_visible"), (n_hidden, "n_hidden"), (n_lags, "n_lags"), (encoder_kernel, "encoder_kernel")): _check_int(v, name)
         if encoder_kernel % 2 == 0: raise ValueError(f"`encoder_kernel` must be odd, got {encoder_kernel}")
-        N, kw = n_visible + n_hidden, dict(device=device, dtype=dtype)
+        N, max_rate = n_visible + n_hidden, _check_max_rate(max_rate)
+        _check_elements(N * (N * n_lags + 1) + n_hidden * (n_visible * encoder_kernel + 1), n_visible=n_visible,
+                        n_hidden=n_hidden, n_lags=n_lags, encoder_kernel=encoder_kernel)
+        if init_std is not None: _check_number(init_std, "init_std", 0, lo_open=True)
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"`dtype` must be a floating torch.dtype or None, got {dtype!r}")
+        kw = dict(device=None if device is None else resolve_device(device), dtype=dtype)
         self.n_visible, self.n_hidden, self.max_rate = n_visible, n_hidden, max_rate
         self.weight, self.bias = nn.Parameter(torch.empty(N, N, n_lags, **kw)), nn.Parameter(torch.empty(N, **kw))
         self.encoder_weight = nn.Parameter(torch.empty(n_hidden, n_visible, encoder_kernel, **kw))
@@ -163,11 +231,11 @@ def _posterior_log_rate(self, visible: torch.Tensor) -> torch.Tensor:
     *batch, T, V = visible.shape
     kernel = self.encoder_weight.shape[-1]
     h = F.conv1d(visible.reshape(-1, T, V).transpose(1, 2), self.encoder_weight, self.encoder_bias, padding=kernel // 2)
-    return glm_log_rate(h.transpose(1, 2).reshape(*batch, T, self.n_hidden), self.max_rate)
+    return _glm_log_rate(h.transpose(1, 2).reshape(*batch, T, self.n_hidden), self.max_rate)
 
 def _log_rate(self, spikes: torch.Tensor) -> torch.Tensor:
     "log lambda_t(y_{<t}) of p for every bin and neuron, shape (..., T, N)."
-    return glm_log_rate(causal_drive(spikes, self.weight, self.bias), self.max_rate)
+    return _glm_log_rate(_causal_drive(spikes, self.weight, self.bias), self.max_rate)
 
 def _join(visible, hidden):
     "y = (x, z), broadcasting the visible spikes over the leading sample dimensions of the hidden ones."
@@ -176,7 +244,7 @@ def _join(visible, hidden):
 def _log_joint(self, visible: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
     "log p(x, z), summed over time and neurons: shape hidden.shape[:-2]."
     y = _join(visible, hidden)
-    return poisson_log_pmf(y, self.log_rate(y)).sum((-2, -1))
+    return _poisson_log_pmf(y, self.log_rate(y)).sum((-2, -1))
 
 POGLM.posterior_log_rate, POGLM.log_rate, POGLM.log_joint, POGLM.forward = _posterior_log_rate, _log_rate, _log_joint, _log_joint
 
@@ -191,6 +259,18 @@ def sample_hidden(log_rate_q: torch.Tensor,   # log lambda^q, shape (..., T, H)
                   tol: float = 1e-4           # truncation tolerance of the relaxed samplers
                  ) -> torch.Tensor:
     "Hidden spikes z ~ q, (n_samples, ..., T, H): detached exact Poisson for 'score', relaxed counts otherwise."
+    _check_tensor(log_rate_q, "log_rate_q"); _check_estimator(estimator)
+    _check_elements(_check_int(n_samples, "n_samples") * log_rate_q.numel(), n_samples=n_samples)
+    return _sample_hidden(log_rate_q, n_samples, estimator, temperature, tol)
+
+def _check_estimator(estimator):
+    "One of ESTIMATORS; ValueError naming `estimator` otherwise."
+    if not (isinstance(estimator, str) and estimator in ESTIMATORS):
+        raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
+    return estimator
+
+def _sample_hidden(log_rate_q, n_samples, estimator, temperature, tol):
+    "sample_hidden without the tensor checks (inner loops)."
     rate = torch.exp(log_rate_q).expand(n_samples, *log_rate_q.shape)
     if estimator == "score": return torch.poisson(rate.detach())
     if estimator in RELAXED: return relaxed_poisson(rate, temperature, estimator, tol=tol, validate=False)
@@ -208,17 +288,33 @@ def elbo_samples(model: POGLM, visible: torch.Tensor,  # (..., T, V)
                  kl: str = "mc",                       # 'mc': log p - log q; 'analytic': closed-form Poisson KL per bin
                  tol: float = 1e-4) -> ELBOSamples:
     "Monte Carlo ELBO terms of `model` on `visible` spikes with the hidden spikes drawn by `estimator`."
+    _check_visible(model, visible, _check_int(n_samples, "n_samples")); _check_estimator(estimator)
+    return _elbo_samples(model, visible, n_samples, estimator, temperature, kl, tol)
+
+def _check_visible(model, visible, n_samples=1, name="visible"):
+    "`visible` (..., T, V): finite spikes >= 0 of `model`'s dtype and device; the n_samples draws fit in memory."
+    if not isinstance(model, POGLM): raise ValueError(f"`model` must be a POGLM, got {type(model).__name__}")
+    _check_tensor(visible, name, lo=0, half=False); _check_same_device(**{name: visible, "model": model.weight})
+    V, dtype = model.n_visible, model.weight.dtype
+    if visible.dim() < 2 or 0 in visible.shape or visible.shape[-1] != V or visible.dtype != dtype:
+        raise ValueError(f"`{name}` must be (..., T, {V}), non-empty, of dtype {dtype}; "
+                         f"got {tuple(visible.shape)} {visible.dtype}")
+    _check_elements(n_samples * visible[..., :1].numel() * (V + model.n_hidden), n_samples=n_samples)
+    return visible
+
+def _elbo_samples(model, visible, n_samples, estimator, temperature, kl, tol):
+    "elbo_samples without the tensor checks (inner loops)."
     lq = model.posterior_log_rate(visible)
-    z = sample_hidden(lq, n_samples, estimator, temperature, tol)
-    log_q = poisson_log_pmf(z, lq).sum((-2, -1))
+    z = _sample_hidden(lq, n_samples, estimator, temperature, tol)
+    log_q = _poisson_log_pmf(z, lq).sum((-2, -1))
     y, V = _join(visible, z), model.n_visible
     lp = model.log_rate(y)
     if kl == "mc":
-        log_p = poisson_log_pmf(y, lp).sum((-2, -1))
+        log_p = _poisson_log_pmf(y, lp).sum((-2, -1))
         return ELBOSamples(log_p - log_q, log_q, log_p - log_q.detach())
     if kl != "analytic": raise ValueError(f"`kl` must be 'mc' or 'analytic', got {kl!r}")
     kl_t = kl_poisson(torch.exp(lq).expand_as(z), torch.exp(lp[..., V:]), validate_args=False)
-    elbo = poisson_log_pmf(y[..., :V], lp[..., :V]).sum((-2, -1)) - kl_t.sum((-2, -1))
+    elbo = _poisson_log_pmf(y[..., :V], lp[..., :V]).sum((-2, -1)) - kl_t.sum((-2, -1))
     return ELBOSamples(elbo, log_q, elbo)
 
 # %% ../nbs/09_poglm.ipynb #627caf9e
@@ -226,17 +322,19 @@ def elbo_surrogate(samples: ELBOSamples, estimator: str,
                    baseline: str = "batch"   # score estimator: 'batch' (subtract the batch-mean ELBO) or 'none'
                   ) -> torch.Tensor:
     "Scalar whose gradient is the estimator's ELBO gradient, averaged over samples and sequences (Eqs. 12, 14, 15)."
-    if estimator != "score": return samples.elbo.mean()
+    if not isinstance(samples, ELBOSamples):
+        raise ValueError(f"`samples` must be ELBOSamples, got {type(samples).__name__}")
+    if baseline not in ("batch", "none"): raise ValueError(f"`baseline` must be 'batch' or 'none', got {baseline!r}")
+    if _check_estimator(estimator) != "score": return samples.elbo.mean()
     signal = samples.elbo.detach()
     if baseline == "batch": signal = signal - signal.mean()
-    elif baseline != "none": raise ValueError(f"`baseline` must be 'batch' or 'none', got {baseline!r}")
     return (samples.direct + signal * samples.log_q).mean()
 
 # %% ../nbs/09_poglm.ipynb #bd913830
 @torch.no_grad()
 def _elbo_draws(model, visible, n_samples, chunk_size):
     "Per-sample ELBO terms l_k (n_samples, ...) from exact posterior samples, in chunks."
-    return torch.cat([elbo_samples(model, visible, min(chunk_size, n_samples - s), "score").elbo
+    return torch.cat([_elbo_samples(model, visible, min(chunk_size, n_samples - s), "score", 0.1, "mc", 1e-4).elbo
                       for s in range(0, n_samples, chunk_size)])
 
 def importance_log_likelihood(model: POGLM, visible: torch.Tensor,
@@ -245,22 +343,31 @@ def importance_log_likelihood(model: POGLM, visible: torch.Tensor,
                              ) -> torch.Tensor:
     "log (1/K) sum_k p(x, z_k) / q(z_k | x), z_k ~ q(z | x) exact: the IS estimate of log p(x), per sequence."
     _check_int(n_samples, "n_samples"); _check_int(chunk_size, "chunk_size")
+    _check_visible(model, visible, n_samples)
     return torch.logsumexp(_elbo_draws(model, visible, n_samples, chunk_size), 0) - math.log(n_samples)
 
 # %% ../nbs/09_poglm.ipynb #3cc67a0e
 def match_hidden(weight_true: torch.Tensor, weight_learned: torch.Tensor, n_visible: int) -> torch.Tensor:
     "Relabelling pi (visible neurons fixed) minimizing mean |W_true - W_learned[pi][:, pi]| over hidden permutations."
+    _check_tensor(weight_true, "weight_true"); _check_tensor(weight_learned, "weight_learned")
+    _check_same_device(weight_true=weight_true, weight_learned=weight_learned)
     if weight_true.shape != weight_learned.shape or weight_true.dim() != 3:
         raise ValueError(f"`weight_true` and `weight_learned` must both be (N, N, K), got {tuple(weight_true.shape)} and {tuple(weight_learned.shape)}")
     N = weight_true.shape[0]
-    _check_int(n_visible, "n_visible", lo=0)
+    if _check_int(n_visible, "n_visible") > N or N - n_visible > 8:
+        raise ValueError(f"`n_visible` must be in [max(1, N - 8), N] = [{max(1, N - 8)}, {N}] (<= 8! relabellings), "
+                         f"got {n_visible}")
     perms = [list(range(n_visible)) + list(p) for p in itertools.permutations(range(n_visible, N))]
     errs = torch.stack([(weight_true - weight_learned[p][:, p]).abs().mean() for p in perms])
     return torch.tensor(perms[int(errs.argmin())], device=weight_true.device)
 
 def parameter_errors(weight_true, bias_true, weight_learned, bias_learned, n_visible: int) -> tuple[float, float, torch.Tensor]:
     "(weight error, bias error, pi): mean absolute errors after the best hidden relabelling pi (Hitchhiker Fig. 14)."
-    pi = match_hidden(weight_true, weight_learned.detach(), n_visible)
+    pi = match_hidden(weight_true, _check_tensor(weight_learned, "weight_learned").detach(), n_visible)
+    for b, name in ((bias_true, "bias_true"), (bias_learned, "bias_learned")):
+        if _check_tensor(b, name).shape != weight_true.shape[:1]:
+            raise ValueError(f"`{name}` must be ({weight_true.shape[0]},) like `weight_true`, got {tuple(b.shape)}")
+    _check_same_device(weight_true=weight_true, bias_true=bias_true, bias_learned=bias_learned)
     w_err = (weight_true - weight_learned.detach()[pi][:, pi]).abs().mean().item()
     return w_err, (bias_true - bias_learned.detach()[pi]).abs().mean().item(), pi
 
@@ -272,12 +379,15 @@ def evaluate_poglm(model: POGLM, data: POGLMData,
                    n_samples: int = 1000,    # exact posterior samples per test sequence (ELBO and MLL)
                    chunk_size: int = 250) -> dict:
     "Test-set metrics of Hitchhiker Fig. 14: ELBO, MLL, CLL, HLL (per sequence) and the matched weight/bias errors."
+    if not isinstance(data, POGLMData): raise ValueError(f"`data` must be POGLMData, got {type(data).__name__}")
+    if not isinstance(model, POGLM): raise ValueError(f"`model` must be a POGLM, got {type(model).__name__}")
     V, spikes = model.n_visible, data.test
     x, z_true = spikes[..., :V], spikes[..., V:]
-    ell = _elbo_draws(model, x, _check_int(n_samples, "n_samples"), _check_int(chunk_size, "chunk_size"))
+    _check_visible(model, x, _check_int(n_samples, "n_samples"), "data")
+    ell = _elbo_draws(model, x, n_samples, _check_int(chunk_size, "chunk_size"))
     w_err, b_err, pi = parameter_errors(data.weight, data.bias, model.weight, model.bias, V)
     hidden_pi = (pi[V:] - V).tolist()     # learned hidden neuron that plays true hidden neuron j
-    hll = poisson_log_pmf(z_true, model.posterior_log_rate(x)[..., hidden_pi]).sum((-2, -1))
+    hll = _poisson_log_pmf(z_true, model.posterior_log_rate(x)[..., hidden_pi]).sum((-2, -1))
     return {"elbo": ell.mean().item(), "mll": (ell.logsumexp(0) - math.log(n_samples)).mean().item(),
             "cll": model.log_joint(x, z_true).mean().item(), "hll": hll.mean().item(),
             "weight_error": w_err, "bias_error": b_err}
@@ -302,16 +412,23 @@ class FitConfig:
 
     def __post_init__(self):
         ok = {"estimator": self.estimator in ESTIMATORS, "kl": self.kl in ("mc", "analytic"), "baseline": self.baseline in ("batch", "none"),
-              "temperature": isinstance(self.temperature, (int, float)) and 0 < self.temperature < math.inf,
-              "lr": isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf, "tol": isinstance(self.tol, float) and 0 < self.tol < 1,
-              "init_std": self.init_std is None or (isinstance(self.init_std, (int, float)) and self.init_std >= 0),
-              "weight_decay": isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0}
+              "temperature": _ok(_check_number, self.temperature, "temperature", 0, lo_open=True),
+              "lr": _ok(_check_number, self.lr, "lr", 0, lo_open=True),
+              "tol": isinstance(self.tol, float) and 0 < self.tol < 1,
+              "init_std": self.init_std is None or _ok(_check_number, self.init_std, "init_std", 0, lo_open=True),
+              "weight_decay": _ok(_check_number, self.weight_decay, "weight_decay", 0)}
         for name in ("n_samples", "epochs", "batch_size"): ok[name] = _is_pos_int(getattr(self, name))
         ok["num_threads"] = self.num_threads is None or _is_pos_int(self.num_threads)
         for name, good in ok.items():
             if not good: raise ValueError(f"FitConfig.{name} has an invalid value {getattr(self, name)!r}")
 
-def _is_pos_int(v): return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+def _is_pos_int(v): return _ok(_check_int, v, "n")
+
+def _ok(check, *args, **kwargs):
+    "Whether `check(*args, **kwargs)` passes (a shared check used as a predicate)."
+    try: check(*args, **kwargs)
+    except ValueError: return False
+    return True
 
 # %% ../nbs/09_poglm.ipynb #0fbab6f6
 def fit_poglm(visible: torch.Tensor,            # (n_sequences, T, V) visible spikes of the training set
@@ -320,7 +437,12 @@ def fit_poglm(visible: torch.Tensor,            # (n_sequences, T, V) visible sp
               n_lags: int = 3, max_rate: float | None = 10.0) -> tuple[POGLM, list[float]]:
     "Fit a POGLM by maximizing the ELBO with the configured gradient estimator; returns (model, per-epoch train ELBO)."
     cfg, threads = config or FitConfig(), torch.get_num_threads()
-    if visible.dim() != 3: raise ValueError(f"`visible` must be (n_sequences, T, V), got shape {tuple(visible.shape)}")
+    if not isinstance(cfg, FitConfig):
+        raise ValueError(f"`config` must be a FitConfig or None, got {type(config).__name__}")
+    _check_tensor(visible, "visible", lo=0, half=False)   # once here: the loop below reads nothing back from the device
+    if visible.dim() != 3 or 0 in visible.shape:
+        raise ValueError(f"`visible` must be (n_sequences, T, V), non-empty, got shape {tuple(visible.shape)}")
+    if model is not None: _check_visible(model, visible, cfg.n_samples)
     if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
     try:
         torch.manual_seed(cfg.seed)
@@ -331,7 +453,8 @@ def fit_poglm(visible: torch.Tensor,            # (n_sequences, T, V) visible sp
         for _ in range(cfg.epochs):
             order, total = torch.randperm(S, generator=order_gen), visible.new_zeros(())
             for i in range(0, S, cfg.batch_size):
-                s = elbo_samples(model, visible[order[i:i + cfg.batch_size]], cfg.n_samples, cfg.estimator, cfg.temperature, cfg.kl, cfg.tol)
+                s = _elbo_samples(model, visible[order[i:i + cfg.batch_size]], cfg.n_samples,  # checked above
+                                  cfg.estimator, cfg.temperature, cfg.kl, cfg.tol)
                 opt.zero_grad(set_to_none=True)
                 (-elbo_surrogate(s, cfg.estimator, cfg.baseline)).backward()
                 opt.step()
@@ -345,11 +468,27 @@ def poglm_grid(temperatures=(0.02, 0.05, 0.1, 0.2, 0.5),   # tau grid of Fig. 4 
                score_samples=(1, 2, 5, 10),                 # N_mc of the score estimator
                seeds=(0, 1, 2), relaxed=RELAXED, **common) -> list[FitConfig]:
     "FitConfigs of Hitchhiker Fig. 4 (bottom) / Fig. 14: score x N_mc and each relaxation x tau (N_mc = 1), per seed."
+    for v, name in ((temperatures, "temperatures"), (score_samples, "score_samples"), (seeds, "seeds"),
+                    (relaxed, "relaxed")): _iterable(v, name)
+    for t in temperatures: _check_number(t, "temperatures", 0, lo_open=True)
+    for k in score_samples: _check_int(k, "score_samples")
+    for s in seeds: _check_int(s, "seeds", 0)
+    for e in relaxed:
+        if e not in RELAXED: raise ValueError(f"`relaxed` must hold names from {RELAXED}, got {e!r}")
     return ([FitConfig("score", n_samples=k, seed=s, **common) for s in seeds for k in score_samples] +
             [FitConfig(e, t, seed=s, **common) for s in seeds for e in relaxed for t in temperatures])
 
+def _iterable(v, name):
+    "A list or tuple (not a string); ValueError naming `name` otherwise."
+    if not isinstance(v, (list, tuple)): raise ValueError(f"`{name}` must be a list or tuple, got {v!r}")
+    return v
+
 def run_poglm_sweep(data: POGLMData, configs: list[FitConfig], n_eval_samples: int = 1000, label: str = "") -> list[dict]:
     "Train and evaluate one model per config; one record (config fields, METRICS, seconds, label) per run."
+    if not isinstance(data, POGLMData): raise ValueError(f"`data` must be POGLMData, got {type(data).__name__}")
+    if isinstance(configs, FitConfig) or not all(isinstance(c, FitConfig) for c in _iterable(configs, "configs")):
+        raise ValueError(f"`configs` must be a list of FitConfig, got {configs!r}")
+    _check_elements(_check_int(n_eval_samples, "n_eval_samples") * data.test.numel(), n_eval_samples=n_eval_samples)
     records = []
     for cfg in configs:
         t0 = time.perf_counter()
@@ -362,6 +501,10 @@ def run_poglm_sweep(data: POGLMData, configs: list[FitConfig], n_eval_samples: i
 # %% ../nbs/09_poglm.ipynb #adb32c6f
 def summarize_records(records: list[dict], metrics=METRICS, by=("estimator", "temperature", "n_samples")) -> list[dict]:
     "One row per configuration `by` (the temperature of 'score' runs is ignored): mean, std and n of each metric."
+    _check_records(records)
+    for v, name in ((metrics, "metrics"), (by, "by")):
+        if not (isinstance(v, (list, tuple)) and all(isinstance(k, str) for k in v)):
+            raise ValueError(f"`{name}` must be a list or tuple of record keys, got {v!r}")
     key = lambda r: tuple(None if (k == "temperature" and r["estimator"] == "score") else r[k] for k in by)
     rows = []
     for k in sorted({key(r) for r in records}, key=lambda k: tuple((v is None, v if not isinstance(v, str) else ESTIMATORS.index(v) if v in ESTIMATORS else v) for v in k)):
@@ -372,6 +515,12 @@ def summarize_records(records: list[dict], metrics=METRICS, by=("estimator", "te
             row[m], row[m + "_std"] = v.mean().item(), (v.std().item() if len(runs) > 1 else 0.0)
         rows.append(row)
     return rows
+
+def _check_records(records):
+    "A list or tuple of dicts (the records of run_poglm_sweep); ValueError naming `records` otherwise."
+    if not (isinstance(records, (list, tuple)) and all(isinstance(r, dict) for r in records)):
+        raise ValueError(f"`records` must be a list of dicts from run_poglm_sweep, got {type(records).__name__}")
+    return records
 
 # %% ../nbs/09_poglm.ipynb #d7739051
 COLORS = {"eat_cubic": "tab:red", "eat_sigmoid": "tab:blue", "gsm": "tab:green", "score": "gray"}
@@ -411,6 +560,9 @@ def plot_poglm_metrics(records: list[dict], metrics=METRICS, n_samples: int = 1,
 # %% ../nbs/09_poglm.ipynb #1680995b
 def best_temperatures(records: list[dict], metric: str = "elbo", n_samples: int = 1) -> dict:
     "For each relaxation, the tau with the best mean `metric` over its N_mc = n_samples runs (larger is better)."
+    _check_records(records)
+    if metric not in METRICS: raise ValueError(f"`metric` must be one of {METRICS}, got {metric!r}")
+    _check_int(n_samples, "n_samples")
     rows = [r for r in summarize_records(records, (metric,)) if r["estimator"] in RELAXED and r["n_samples"] == n_samples]
     return {e: max((r for r in rows if r["estimator"] == e), key=lambda r: r[metric])["temperature"]
             for e in RELAXED if any(r["estimator"] == e for r in rows)}
@@ -447,6 +599,13 @@ def _adaptive_support(log_pmf, tol: float, start: int) -> int:
 
 def count_moments(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Mean and variance of the pmf proportional to exp(logits) over {0, ..., M-1} (last dim)."
+    if not isinstance(logits, torch.Tensor):
+        raise ValueError(f"`logits` must be a floating-point tensor, got {type(logits).__name__}")
+    if _as_float_tensor(logits, "logits").dim() == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"`logits` must be (..., M) with M >= 1, got {tuple(logits.shape)}")
+    _require(~torch.isnan(logits) & (logits < math.inf), logits, "logits", "not NaN and < +inf")
+    top = logits.amax(-1)
+    _require(torch.isfinite(top), top, "logits", "finite somewhere along the last dim", "max logit")
     p = torch.softmax(logits, -1)
     m = torch.arange(logits.shape[-1], dtype=logits.dtype, device=logits.device)
     mean = (p * m).sum(-1)
@@ -465,8 +624,11 @@ def gsm_negative_binomial(r, p,                  # NB(r, p), papers' convention:
     nb = NegativeBinomial(r, p)
     if n_categories is None:
         hi = (nb.mean + 10 * nb.variance.sqrt() + 10).max().item()
+        if not hi <= 2**20: raise ValueError(f"`r` and `p` need about {hi:.3g} > 2**20 categories (mean + 10 sd)")
         n_categories = _adaptive_support(lambda G: _nb_grid_log_pmf(nb, G), _check_tol(tol), math.ceil(hi))
-    logits = _nb_grid_log_pmf(nb, _check_int(n_categories, "n_categories"))
+    _check_elements(nb.batch_shape.numel() * _check_int(n_categories, "n_categories"), n_categories=n_categories)
+    logits = _nb_grid_log_pmf(nb, n_categories)
+    sample_shape = _check_sample_shape(sample_shape, batch_shape=logits.shape)
     return gsm_counts(logits.expand(*sample_shape, *logits.shape), temperature)
 
 def _check_tol(tol):
@@ -479,23 +641,38 @@ def com_poisson_logits(rate: torch.Tensor,   # lambda > 0
                        n_categories: int     # M
                       ) -> torch.Tensor:
     "Unnormalized COM-Poisson log-pmf m log(lambda) - nu log(m!) on {0..M-1} (Hitchhiker Eq. 85), shape (..., M)."
-    rate, nu = torch.broadcast_tensors(torch.as_tensor(rate), torch.as_tensor(nu))
-    m = torch.arange(_check_int(n_categories, "n_categories"), dtype=rate.dtype, device=rate.device)
+    rate, nu = _rate_nu(rate, nu)
+    _check_elements(rate.numel() * _check_int(n_categories, "n_categories"), n_categories=n_categories)
+    return _com_poisson_logits(rate, nu, n_categories)
+
+def _com_poisson_logits(rate, nu, n_categories):
+    "com_poisson_logits without the checks (adaptive support loop)."
+    m = torch.arange(n_categories, dtype=rate.dtype, device=rate.device)
     return m * torch.log(rate)[..., None] - nu[..., None] * torch.lgamma(m + 1)
 
 def gsm_com_poisson(rate, nu, temperature: float, n_categories: int | None = None,
                     tol: float = 1e-4, sample_shape=torch.Size()) -> torch.Tensor:
     "GSM relaxed COM-Poisson(lambda, nu) sample over {0..M-1} with the normalizer truncated there (Hitchhiker H.3)."
-    rate, nu = _positive(rate, "rate"), _positive(nu, "nu")
+    rate, nu = _rate_nu(rate, nu)
     if n_categories is None:
         mode = (rate.detach() ** (1 / nu.detach())).max().item()
-        n_categories = _adaptive_support(lambda G: com_poisson_logits(rate.detach(), nu.detach(), G), _check_tol(tol),
-                                         math.ceil(mode + 10 * math.sqrt(mode / nu.detach().min().item()) + 10))
+        hi = mode + 10 * math.sqrt(mode / nu.detach().min().item()) + 10
+        if not hi <= 2**20: raise ValueError(f"`rate` and `nu` need about {hi:.3g} > 2**20 categories (mode + 10 sd)")
+        n_categories = _adaptive_support(lambda G: _com_poisson_logits(rate.detach(), nu.detach(), G), _check_tol(tol),
+                                         math.ceil(hi))
     logits = com_poisson_logits(rate, nu, n_categories)
+    sample_shape = _check_sample_shape(sample_shape, batch_shape=logits.shape)
     return gsm_counts(logits.expand(*sample_shape, *logits.shape), temperature)
 
+def _rate_nu(rate, nu):
+    "COM-Poisson (lambda, nu): finite > 0 numbers or floating tensors on one device, broadcast; ValueError naming them."
+    rate, nu = _positive(rate, "rate"), _positive(nu, "nu")
+    _check_same_device(rate=rate, nu=nu)
+    try: return torch.broadcast_tensors(rate, nu)
+    except RuntimeError:
+        raise ValueError(f"`rate` {tuple(rate.shape)} and `nu` {tuple(nu.shape)} do not broadcast") from None
+
 def _positive(v, name):
-    v = torch.as_tensor(v, dtype=torch.get_default_dtype()) if not isinstance(v, torch.Tensor) else v
-    if not v.is_floating_point() or not bool(((v > 0) & torch.isfinite(v)).all()):
-        raise ValueError(f"`{name}` must be finite and > 0 (floating point), got {v}")
+    v = _as_float_tensor(v, name)
+    _require((v > 0) & torch.isfinite(v), v, name, "finite and > 0")
     return v
