@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 from torch.distributions import Distribution, constraints
 from .distributions import (_HALF, _float_args, _check_int, _check_same_device, _check_sample_shape, _require,
+                                      MAX_SAMPLE_ELEMENTS,
                                       positive_finite)
 from .relaxations import gsm_counts, _check_temperature
 from .models import VAE
@@ -17,6 +18,10 @@ from .models import VAE
 __all__ = ['com_poisson_support', 'com_poisson_tail_bound', 'ComPoisson', 'kl_com_poisson', 'ComPoissonVAE']
 
 # %% ../nbs/04a_com_poisson.ipynb #558efd8a
+def _check_rate_nu(rate, nu):
+    "ValueError naming `rate` or `nu` unless both are > 0 and finite (synchronizes)."
+    for name, v in (("rate", rate), ("nu", nu)): _require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
+
 def com_poisson_support(rate: torch.Tensor,   # lambda > 0
                         nu: torch.Tensor,     # nu > 0
                         *,
@@ -24,8 +29,7 @@ def com_poisson_support(rate: torch.Tensor,   # lambda > 0
                        ) -> torch.Tensor:
     "Support size M (per element) used to truncate the COM-Poisson series; see `com_poisson_tail_bound`."
     rate, nu = _float_args(rate=rate, nu=nu)
-    if validate_args:
-        for name, v in (("rate", rate), ("nu", nu)): _require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
+    if validate_args: _check_rate_nu(rate, nu)
     mode = torch.exp(torch.log(rate) / nu)
     return torch.ceil(2 * mode + 10 * torch.sqrt(mode / nu) + 20)
 
@@ -35,11 +39,14 @@ def _log_terms(rate, nu, m):
     return j * torch.log(rate)[..., None] - nu[..., None] * torch.lgamma(j + 1)
 
 def com_poisson_tail_bound(rate: torch.Tensor, nu: torch.Tensor,
-                           m: int  # number of terms kept, j < m
+                           m: int, # number of terms kept, j < m (times the batch: at most MAX_SAMPLE_ELEMENTS)
+                           *,
+                           validate_args=True  # check that rate and nu are > 0 and finite (synchronizes)
                           ) -> torch.Tensor:
     "Bound a_M / ((1 - rho_M) sum_{j<M} a_j) on the relative error of Z truncated to j < m (inf if rho_M >= 1)."
     rate, nu = _float_args(rate=rate, nu=nu)
-    m = _check_int(m, "m")
+    if validate_args: _check_rate_nu(rate, nu)
+    m = _check_sample_shape((_check_int(m, "m"),), "m", rate.shape)[0]
     log_a_m = m * torch.log(rate) - nu * math.lgamma(m + 1)
     rho = torch.exp(torch.log(rate) - nu * math.log(m + 1))
     bound = torch.exp(log_a_m - torch.logsumexp(_log_terms(rate, nu, m), -1)) / (1 - rho)
@@ -59,13 +66,19 @@ class ComPoisson(Distribution):
         self.rate, self.nu = rate, nu
         super().__init__(rate.shape, validate_args=validate_args)
         if n_support is None:
-            n_support = int(com_poisson_support(rate.detach(), nu.detach(), validate_args=False).max())
-        self.n_support = _check_int(n_support, "n_support")
+            m = float(com_poisson_support(rate.detach(), nu.detach(), validate_args=False).max())   # one host read
+            if not m * max(1, rate.numel()) <= MAX_SAMPLE_ELEMENTS:   # also NaN
+                raise ValueError(f"`rate` and `nu` need a support of {m:g} terms for a batch of shape "
+                                 f"{tuple(rate.shape)}, above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}; "
+                                 "lower `rate` or pass `n_support`")
+            n_support = int(m)
+        self.n_support = _check_sample_shape((_check_int(n_support, "n_support"),), "n_support", rate.shape)[0]
         self.logits = _log_terms(rate, nu, self.n_support)                  # unnormalized log-pmf on the support
         self.log_normalizer = torch.logsumexp(self.logits, -1)
 
     @property
-    def tail_bound(self): return com_poisson_tail_bound(self.rate.detach(), self.nu.detach(), self.n_support)
+    def tail_bound(self):
+        return com_poisson_tail_bound(self.rate.detach(), self.nu.detach(), self.n_support, validate_args=False)
     @property
     def probs(self): return torch.exp(self.logits - self.log_normalizer[..., None])
     @property
@@ -78,7 +91,13 @@ class ComPoisson(Distribution):
 
     def log_prob(self, value):
         if self._validate_args:
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(f"`value` must be a tensor, got {type(value).__name__}")
             _check_same_device(value=value, rate=self.rate)
+            try: torch.broadcast_shapes(value.shape, self.batch_shape)
+            except RuntimeError as e:
+                raise ValueError(f"`value` of shape {tuple(value.shape)} does not broadcast with the batch shape "
+                                 f"{tuple(self.batch_shape)}") from e
             self._validate_sample(value)
         value = value.float() if value.dtype in _HALF else value
         return value * torch.log(self.rate) - self.nu * torch.lgamma(value + 1) - self.log_normalizer

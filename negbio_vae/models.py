@@ -11,22 +11,31 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributions import (Distribution, Normal, Laplace, Poisson, Categorical, OneHotCategorical,
                                  RelaxedOneHotCategorical, kl_divergence)
-from .distributions import NegativeBinomial, _check_int, _check_number, _check_same_device, _require
+from .distributions import (NegativeBinomial, _check_int, _check_number, _check_same_device,
+                                     _check_sample_shape, _require)
 from .relaxations import relaxed_poisson, relaxed_nb, _check_temperature
 from .kl import kl_poisson, kl_nb_mc
 
 # %% auto #0
-__all__ = ['ARCHS', 'RELAXATIONS', 'MODELS', 'ResDense', 'make_encoder', 'make_decoder', 'VAEOutput', 'VAE', 'GaussianVAE',
-           'LaplaceVAE', 'CategoricalVAE', 'PoissonVAE', 'NegBioVAE', 'build_model', 'dead_neuron_ratio']
+__all__ = ['ARCHS', 'MAX_PARAMETERS', 'RELAXATIONS', 'MODELS', 'ResDense', 'make_encoder', 'make_decoder', 'VAEOutput', 'VAE',
+           'GaussianVAE', 'LaplaceVAE', 'CategoricalVAE', 'PoissonVAE', 'NegBioVAE', 'build_model', 'dead_neuron_ratio']
 
 # %% ../nbs/04_models.ipynb #66bdf0ab
 ARCHS = ("linear", "mlp", "conv")
+MAX_PARAMETERS = 2**31  # a network asking for more parameters is refused before allocating
+
+def _check_n_parameters(n, **sizes):
+    "ValueError naming the size arguments unless `n` parameters stay within MAX_PARAMETERS (no allocation)."
+    if n > MAX_PARAMETERS:
+        got = ", ".join(f"`{k}`={v!r}" for k, v in sizes.items())
+        raise ValueError(f"{got} ask for {n} parameters, above MAX_PARAMETERS={MAX_PARAMETERS}")
 
 class ResDense(nn.Module):
     "Residual dense block x + W2 act(W1 x)."
     def __init__(self, width: int, act=nn.SiLU):
         super().__init__()
         width = _check_int(width, "width")
+        _check_n_parameters(2 * width * (width + 1), width=width)
         self.net = nn.Sequential(nn.Linear(width, width), act(), nn.Linear(width, width))
     def forward(self, x): return x + self.net(x)
 
@@ -47,9 +56,28 @@ def _check_widths(hidden, channels):
 
 def _output_activation(data_range):
     if data_range is None: return nn.Identity()
-    if tuple(data_range) == (0.0, 1.0): return nn.Sigmoid()
-    if tuple(data_range) == (-1.0, 1.0): return nn.Tanh()
+    rng = tuple(data_range) if isinstance(data_range, (tuple, list)) else None
+    if rng == (0.0, 1.0): return nn.Sigmoid()
+    if rng == (-1.0, 1.0): return nn.Tanh()
     raise ValueError(f"`data_range` must be (0, 1), (-1, 1) or None (unbounded), got {data_range!r}")
+
+def _n_encoder(arch, C, H, W, out, hidden, c1, c2):
+    "Parameter count of `make_encoder` (Python ints: computed before anything is allocated)."
+    D = C * H * W
+    if arch == "linear": return D * out + out
+    if arch == "mlp": return D * hidden + hidden + 2 * hidden * (hidden + 1) + hidden * out + out
+    return 16 * C * c1 + c1 + 16 * c1 * c2 + c2 + c2 * (H // 4) * (W // 4) * out + out
+
+def _n_decoder(arch, C, H, W, K, hidden, c1, c2):
+    "Parameter count of `make_decoder`."
+    D, m = C * H * W, c2 * (H // 4) * (W // 4)
+    if arch == "linear": return K * D + D
+    if arch == "mlp": return K * hidden + hidden + 2 * hidden * (hidden + 1) + hidden * D + D
+    return K * m + m + 16 * c2 * c1 + c1 + 16 * c1 * C + C
+
+def _size_args(arch, hidden, channels, **sizes):
+    "The size arguments that drive the parameter count of `arch`, for error messages."
+    return {**sizes, **({"hidden": hidden} if arch == "mlp" else {"channels": channels} if arch == "conv" else {})}
 
 # %% ../nbs/04_models.ipynb #627720a7
 def make_encoder(arch: str,                 # 'linear', 'mlp' or 'conv'
@@ -61,6 +89,8 @@ def make_encoder(arch: str,                 # 'linear', 'mlp' or 'conv'
     "Encoder mapping images (B, C, H, W) to (B, out_features)."
     C, H, W = _check_image_shape(image_shape, arch)
     out_features, (hidden, channels) = _check_int(out_features, "out_features"), _check_widths(hidden, channels)
+    _check_n_parameters(_n_encoder(arch, C, H, W, out_features, hidden, *channels),
+                        **_size_args(arch, hidden, channels, image_shape=image_shape, out_features=out_features))
     D = C * H * W
     if arch == "linear": return nn.Sequential(nn.Flatten(), nn.Linear(D, out_features))
     if arch == "mlp": return nn.Sequential(nn.Flatten(), nn.Linear(D, hidden), nn.SiLU(), ResDense(hidden), nn.SiLU(),
@@ -79,6 +109,8 @@ def make_decoder(arch: str,                 # 'linear', 'mlp' or 'conv'
     C, H, W = _check_image_shape(image_shape, arch)
     n_latents, (hidden, channels) = _check_int(n_latents, "n_latents"), _check_widths(hidden, channels)
     out = _output_activation(data_range)
+    _check_n_parameters(_n_decoder(arch, C, H, W, n_latents, hidden, *channels),
+                        **_size_args(arch, hidden, channels, image_shape=image_shape, n_latents=n_latents))
     if arch == "linear": body = nn.Sequential(nn.Linear(n_latents, C * H * W), nn.Unflatten(1, (C, H, W)))
     elif arch == "mlp": body = nn.Sequential(nn.Linear(n_latents, hidden), nn.SiLU(), ResDense(hidden), nn.SiLU(),
                                              nn.Linear(hidden, C * H * W), nn.Unflatten(1, (C, H, W)))
@@ -101,6 +133,8 @@ class VAEOutput(NamedTuple):
     elbo: torch.Tensor        # (B,) ELBO in nats with sigma^2 = beta / 2
 
 # %% ../nbs/04_models.ipynb #23e6861a
+_INVALID_X = "`x` gives invalid posterior parameters (a non-finite `x` or non-finite weights?)"
+
 class VAE(nn.Module):
     "Base class: encoder, decoder, Gaussian likelihood with beta = 2 sigma^2, and the shared forward pass."
     is_discrete = False
@@ -117,6 +151,11 @@ class VAE(nn.Module):
         self.n_latents, self.n_samples = _check_int(n_latents, "n_latents"), _check_int(n_samples, "n_samples")
         self.beta, self.data_range = _check_number(beta, "beta", 0, lo_open=True), data_range
         self.temperature = _check_temperature(temperature)
+        _output_activation(data_range)                                   # ValueError naming `data_range`
+        h, ch = _check_widths(hidden, (32, 64))
+        K, (C, H, W) = self.n_latents, self.image_shape
+        n = _n_encoder(arch, C, H, W, self.params_per_latent * K, h, *ch) + _n_decoder(arch, C, H, W, K, h, *ch) + 2 * K
+        _check_n_parameters(n, **_size_args(arch, h, ch, image_shape=image_shape, n_latents=K))
         self.encoder = make_encoder(arch, image_shape, self.params_per_latent * n_latents, hidden)
         self.decoder = make_decoder(arch, image_shape, n_latents, data_range, hidden)
 
@@ -129,31 +168,42 @@ class VAE(nn.Module):
 
     # --- shared ---
     def _check_tensor(self, t, name, shape):
-        "ValueError unless `t` is a floating tensor of shape (B >= 1, *shape) on the model's device (no host sync)."
+        "`t` in the model's dtype; ValueError unless a floating tensor of shape (B >= 1, *shape) on its device."
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise ValueError(f"`{name}` must be a floating-point tensor, got {getattr(t, 'dtype', type(t).__name__)}")
         if t.dim() != 1 + len(shape) or tuple(t.shape[1:]) != tuple(shape) or t.shape[0] == 0:
             want = ", ".join(map(str, shape))
             raise ValueError(f"`{name}` must have shape (B, {want}) with B >= 1, got {tuple(t.shape)}")
-        _check_same_device(**{name: t, "model": self.decoder[0][0].weight})
+        ref = self.decoder[0][0].weight
+        _check_same_device(**{name: t, "model": ref})
+        # outside autocast, a batch in another float dtype (e.g. bfloat16) is computed in the parameters' dtype
+        return t if t.dtype == ref.dtype or torch.is_autocast_enabled(t.device.type) else t.to(ref.dtype)
     def encode(self, x):
-        self._check_tensor(x, "x", self.image_shape)
-        return self.posterior(self.encoder(x))
+        x = self._check_tensor(x, "x", self.image_shape)
+        h = self.encoder(x)
+        try: return self.posterior(h)
+        except ValueError as e: raise ValueError(f"{_INVALID_X}: {e}") from e   # torch's own check: no host read added
     def decode(self, z):
-        self._check_tensor(z, "z", (self.n_latents,))
+        z = self._check_tensor(z, "z", (self.n_latents,))
         return self.decoder(z)
+    def _check_n(self, n):
+        "`n` samples: an int >= 1 whose latents and images stay within MAX_SAMPLE_ELEMENTS."
+        n = _check_int(n, "n")
+        return _check_sample_shape((n,), "n", (max(self.n_latents, math.prod(self.image_shape)),))[0]
     @torch.no_grad()
     def sample(self, n: int):
         "n images decoded from exact prior samples."
-        n = _check_int(n, "n")
+        n = self._check_n(n)
         return self.decode(self.prior().sample((n,)).reshape(n, -1))
 
     def forward(self, x, temperature: float | None = None, beta: float | None = None) -> VAEOutput:
         beta = self.beta if beta is None else _check_number(beta, "beta", 0)   # Python scalars: no synchronization
         tau = self.temperature if temperature is None else _check_temperature(temperature)
         tau = tau if self.training else 0.0
+        x = self._check_tensor(x, "x", self.image_shape)
         q = self.encode(x)
-        z = self.rsample(q, tau, self.n_samples).reshape(self.n_samples, x.shape[0], self.n_latents)   # (S, B, K)
+        try: z = self.rsample(q, tau, self.n_samples).reshape(self.n_samples, x.shape[0], self.n_latents)   # (S, B, K)
+        except ValueError as e: raise ValueError(f"{_INVALID_X}: {e}") from e
         recon = self.decode(z.flatten(0, 1)).unflatten(0, (self.n_samples, x.shape[0]))
         sse = (recon - x).pow(2).flatten(2).sum(-1).mean(0)                                         # (B,)
         kl = self.kl_terms(q, z).reshape(x.shape[0], self.n_latents)                                # (B, K)
@@ -207,7 +257,7 @@ class CategoricalVAE(VAE):
     def representation(self, x): return self.encode(x).logits.flatten(-2)
     @torch.no_grad()
     def sample(self, n):
-        p = self.prior()
+        n, p = self._check_n(n), self.prior()
         return self.decode(OneHotCategorical(logits=p.logits).sample((n,)).reshape(n, -1))
 
 # %% ../nbs/04_models.ipynb #23b878bb
@@ -233,7 +283,7 @@ class PoissonVAE(VAE):
         return relaxed_poisson(q.rate.expand(n, *q.rate.shape), temperature, self.method, validate=False)
     def kl_terms(self, q, z): return kl_poisson(q.rate, self.prior().rate, validate_args=False)
     def representation(self, x):
-        self._check_tensor(x, "x", self.image_shape)
+        x = self._check_tensor(x, "x", self.image_shape)
         return self.log_rate + self.encoder(x)
 
 # %% ../nbs/04_models.ipynb #3a731615
@@ -279,6 +329,8 @@ def build_model(name: str, variant: str | None = None, **kwargs) -> VAE:
     if name not in MODELS: raise ValueError(f"`name` must be one of {tuple(MODELS)}, got {name!r}")
     if variant is not None:
         if name != "negbio": raise ValueError(f"`variant` applies to the 'negbio' model only, got name={name!r}")
+        if not (isinstance(variant, str) and variant in NegBioVAE.VARIANTS):
+            raise ValueError(f"`variant` must be one of {tuple(NegBioVAE.VARIANTS)} or None, got {variant!r}")
         return NegBioVAE.variant(variant, **kwargs)
     return MODELS[name](**kwargs)
 
@@ -291,5 +343,5 @@ def dead_neuron_ratio(kl: torch.Tensor,       # (N, K) per-latent KLs over N ima
     if kl.dim() != 2 or kl.numel() == 0:
         raise ValueError(f"`kl` must have shape (N, K) with N, K >= 1, got {tuple(kl.shape)}")
     threshold = _check_number(threshold, "threshold", 0)
-    _require(~torch.isnan(kl), kl, "kl", "free of NaN")
+    _require(torch.isfinite(kl), kl, "kl", "finite")   # negative entries are allowed: MC KL estimates can be < 0
     return (kl.mean(0) < threshold).float().mean().item()
