@@ -13,6 +13,7 @@ from .data import DATASETS, dataset_info, get_dataset
 from .train import (TrainConfig, TrainingStopped, atomic_write, fit, load_checkpoint, measure_throughput,
                               resolve_device)
 from .evaluate import evaluate, image_grid, reconstruction_grid
+from .distributions import _check_int
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'SCALES', 'LOCK_FILE', 'resolve_settings', 'make_model', 'make_config', 'check_run_name', 'RunInUseError',
@@ -195,6 +196,10 @@ def _save_figures(model, test, info, run_dir, s):
 def bench(dataset: str = "digits", arch: str = "mlp", latents: int = 32, hidden: int = 128, batch_size: int = 128,
           steps: int = 10, warmup: int = 3, devices=None, data_root=None, temperature: float = 0.5) -> list[dict]:
     "Rows (model, variant, device, images/s) of training throughput for every model on `batch_size` images of `dataset`."
+    _check_int(batch_size, "batch_size"); _check_int(steps, "steps"); _check_int(warmup, "warmup", 0)
+    if steps > 10**6: raise ValueError(f"`steps` must be at most 10**6, got {steps}")
+    if devices is not None and (isinstance(devices, str) or not isinstance(devices, (list, tuple)) or not devices):
+        raise ValueError(f"`devices` must be a non-empty list of devices such as ['cpu', 'cuda'], got {devices!r}")
     info = dataset_info(dataset)
     ds = get_dataset(dataset, root=data_root)
     x = torch.stack([ds[i][0] for i in range(min(batch_size, len(ds)))])

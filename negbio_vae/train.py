@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
-from .distributions import _check_int, _check_number
+from .distributions import MAX_SAMPLE_ELEMENTS, _check_int, _check_number
 
 # %% auto #0
 __all__ = ['TAU_SCHEDULES', 'TERMS', 'WATCHED', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'plot_schedules',
@@ -165,6 +165,7 @@ class EpochBatchSampler(Sampler):
                  rank: int = 0, world_size: int = 1,
                  even: bool = True):  # cut to a multiple of world_size so every rank gets as many batches
         _check_int(n, "n", 0); _check_int(batch_size, "batch_size", 1); _check_int(world_size, "world_size", 1)
+        if n > MAX_SAMPLE_ELEMENTS: raise ValueError(f"`n`={n} items is above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
         if not (_check_int(rank, "rank", 0) < world_size): raise ValueError(f"`rank` must be < `world_size`={world_size}, got {rank}")
         if drop_last and n // world_size < batch_size:
             raise ValueError(f"batch_size={batch_size} exceeds the {n // world_size} items per rank (n={n}, world_size={world_size}) with drop_last=True")
@@ -186,9 +187,15 @@ class EpochBatchSampler(Sampler):
         for b in range(self.start, len(self)): yield idx[b * self.batch_size:(b + 1) * self.batch_size].tolist()
 
 # %% ../nbs/06_train.ipynb #7e395a8d
+def _check_path(path, name="path"):
+    "`path` as a Path; ValueError naming `name` unless it is a str or os.PathLike."
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "": raise ValueError(f"`{name}` must be a file path, got {path!r}")
+    return Path(path)
+
 def atomic_write(path, write):
     "Call `write(f)` on a binary temporary file next to `path`, fsync it, then os.replace it onto `path`."
-    path = Path(path)
+    path = _check_path(path)
+    if not callable(write): raise ValueError(f"`write` must be a function of a binary file, got {type(write).__name__}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -209,7 +216,9 @@ def load_weights(path,                  # a file written by torch.save
                  what: str = "weights"  # what the file should be, for the error message
                 ):
     "torch.load with `weights_only=True`: tensors and plain containers only; any other file is refused with a ValueError."
-    path = Path(path)
+    path = _check_path(path)
+    if isinstance(map_location, (str, torch.device)) and str(map_location) != "cpu":
+        resolve_device(map_location)                          # an unknown or unavailable device: a clear ValueError
     if not path.is_file(): raise FileNotFoundError(f"{what}: no file at {path}")
     try:
         with warnings.catch_warnings():
@@ -558,6 +567,8 @@ def measure_throughput(model: nn.Module,        # any model with the shared inte
                        amp: bool = False) -> float:
     "Training throughput in images/s: timed optimizer updates on the batch `x`."
     _check_int(steps, "steps", 1); _check_int(warmup, "warmup", 0)
+    if steps + warmup > 10**6: raise ValueError(f"`steps` + `warmup` must be at most 10**6, got {steps + warmup}")
+    _check_number(temperature, "temperature", 0)
     if not isinstance(model, nn.Module): raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
     if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 2 and len(x) >= 1):
         raise ValueError(f"`x` must be a floating-point batch of images (B, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
