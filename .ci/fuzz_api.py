@@ -812,7 +812,7 @@ class Pool:
         env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.err = open(os.path.join(SCRATCH, "worker_stderr.txt"), "ab")
         self.proc = subprocess.Popen([sys.executable, HERE, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.err, text=True, bufsize=1, env=env)
+                                     stderr=self.err, text=True, bufsize=1, env=env, cwd=SCRATCH)  # relative paths land in the scratch folder
         r = self._read(120)
         if not (r and r.get("ready")):
             raise RuntimeError(f"worker did not start: {r}")
