@@ -20,7 +20,7 @@ import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.utils import check_integrity
-from .distributions import _as_float_tensor, _check_int, _check_number, _require
+from .distributions import _as_float_tensor, _check_dtype_device, _check_int, _check_number, _require
 from .relaxations import MAX_SAMPLE_ELEMENTS
 
 # %% auto #0
@@ -379,14 +379,6 @@ def _load_omniglot(root, split, download):
     return ImageTensorDataset(images, labels, DATASETS["omniglot"], max_value=255, split=split)
 
 # %% ../nbs/05_data.ipynb #6db1d67d
-def _check_dtype_device(dtype, device):
-    "ValueError naming `dtype` unless it is a floating torch.dtype; `device` checked by `resolve_device` (None: CPU)."
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ValueError(f"`dtype` must be a floating-point torch.dtype, got {dtype!r}")
-    if device is None: return None
-    from negbio_vae.train import resolve_device   # chapter 06 (which imports nothing from here), loaded when used
-    return resolve_device(device)
-
 def whitening_filter(height: int, width: int,  # image size
                      f0: float = 0.5,            # roll-off frequency (cycles/pixel)
                      n: float = 4,               # roll-off steepness

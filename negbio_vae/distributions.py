@@ -89,6 +89,14 @@ def _check_sample_shape(shape, name="sample_shape", batch_shape=()):
     return size
 
 
+def _check_dtype_device(dtype, device):
+    "ValueError naming `dtype` unless it is a floating torch.dtype; `device` checked by `resolve_device` (None: CPU)."
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"`dtype` must be a floating-point torch.dtype, got {dtype!r}")
+    if device is None: return None
+    from negbio_vae.train import resolve_device   # chapter 06's device check, loaded when a device is given
+    return resolve_device(device)
+
 # %% ../nbs/00_distributions.ipynb #59441088
 class _OpenInterval(constraints.Constraint):
     "Constrain to the open interval (lower_bound, upper_bound)."

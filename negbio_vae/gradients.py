@@ -17,7 +17,8 @@ from .campbell import COLORS, mean_factor, variance_factor, papers_upper_bound
 from .kl import kl_poisson
 from .distributions import (MAX_SAMPLE_ELEMENTS, _check_int, _check_number, _check_sample_shape,
                                       _check_same_device, _require)
-from .data import _check_dtype_device
+from .distributions import _check_dtype_device
+
 
 # %% auto #0
 __all__ = ['ESTIMATORS', 'BASELINES', 'METRICS', 'DEFAULT_ESTIMATORS', 'TEST_FUNCTIONS', 'recon_loss_exact', 'recon_grad_exact',

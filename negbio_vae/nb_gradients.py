@@ -9,7 +9,7 @@ import time
 import torch
 from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, _as_float_tensor, _check_int, _check_number,
                                       _check_same_device, _check_sample_shape, _require)
-from .data import _check_dtype_device
+from .distributions import _check_dtype_device
 from .relaxations import relaxed_nb, gsm_counts
 from .nb_moments import relaxed_nb_mean, relaxed_nb_variance
 from .kl import kl_nb_ds
