@@ -15,7 +15,7 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 from .relaxations import soft_indicator
-from .distributions import _check_int, _check_number
+from .distributions import _check_int, _check_number, _check_values
 
 # %% auto #0
 __all__ = ['COLORS', 'mean_factor', 'variance_factor', 'fano_factor', 'campbell_factors_quad', 'plot_moment_factors',
@@ -221,9 +221,7 @@ def relaxation_sweep(samplers: dict,             # name -> fn(rate: Tensor, tau:
     "Moments and Wasserstein distances to the exact Poisson of relaxed samples over a grid of rates and temperatures."
     if not isinstance(samplers, dict) or not samplers or not all(callable(f) for f in samplers.values()):
         raise ValueError(f"`samplers` must be a non-empty dict of name -> function, got {type(samplers).__name__}")
-    for name, xs in (("rates", rates), ("taus", taus)):
-        if isinstance(xs, (str, bytes)) or not hasattr(xs, "__len__") or len(xs) == 0: raise ValueError(f"`{name}` must be a non-empty sequence")
-        for x in xs: _check_number(x, name, 0, lo_open=True)
+    rates, taus = _check_values(rates, "rates"), _check_values(taus, "taus")
     _check_int(n_samples, "n_samples", 2); _check_int(n_trials, "n_trials", 1); _check_int(max_elements, "max_elements", 1)
     if n_samples > 2**31: raise ValueError(f"`n_samples`={n_samples} is above 2**31 samples per trial")
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point): raise ValueError(f"`dtype` must be a floating torch dtype, got {dtype!r}")

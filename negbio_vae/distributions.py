@@ -97,6 +97,24 @@ def _check_dtype_device(dtype, device):
     from negbio_vae.train import resolve_device   # chapter 06's device check, loaded when a device is given
     return resolve_device(device)
 
+def _check_choice(value, name, allowed):
+    "`value` if it is one of the names `allowed`; ValueError naming `name` otherwise."
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
+    return value
+
+def _check_choices(values, name, allowed):
+    "A non-empty tuple or list of names from `allowed`, as a tuple; ValueError naming `name` otherwise."
+    if not isinstance(values, (tuple, list)) or not values:
+        raise ValueError(f"`{name}` must be a non-empty tuple of names from {allowed}, got {values!r}")
+    return tuple(_check_choice(v, name, allowed) for v in values)
+
+def _check_values(values, name):
+    "A non-empty sequence of finite numbers > 0 (rates, temperatures), as a tuple of floats; ValueError naming `name`."
+    xs = None if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") else tuple(values)
+    if not xs: raise ValueError(f"`{name}` must be a non-empty sequence of finite numbers > 0, got {values!r}")
+    return tuple(_check_number(v, name, 0, lo_open=True) for v in xs)
+
 # %% ../nbs/00_distributions.ipynb #59441088
 class _OpenInterval(constraints.Constraint):
     "Constrain to the open interval (lower_bound, upper_bound)."

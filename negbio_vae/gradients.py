@@ -17,7 +17,7 @@ from .campbell import COLORS, mean_factor, variance_factor, papers_upper_bound
 from .kl import kl_poisson
 from .distributions import (MAX_SAMPLE_ELEMENTS, _check_int, _check_number, _check_sample_shape,
                                       _check_same_device, _require)
-from .distributions import _check_dtype_device
+from .distributions import _check_choice, _check_choices, _check_dtype_device, _check_values
 
 
 # %% auto #0
@@ -130,23 +130,6 @@ def relaxed_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
 
 # %% ../nbs/08_gradients.ipynb #0fb0bc6b
 ESTIMATORS = ("exact",) + METHODS + ("score",)
-
-def _check_choice(value, name, allowed):
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
-    return value
-
-def _check_choices(values, name, allowed):
-    "A non-empty tuple or list of names from `allowed`, as a tuple; ValueError naming `name` otherwise."
-    if not isinstance(values, (tuple, list)) or not values:
-        raise ValueError(f"`{name}` must be a non-empty tuple of names from {allowed}, got {values!r}")
-    return tuple(_check_choice(v, name, allowed) for v in values)
-
-def _check_values(values, name):
-    "A non-empty sequence of finite numbers > 0 (rates, temperatures), as a tuple of floats; ValueError naming `name`."
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or len(tuple(values)) == 0:
-        raise ValueError(f"`{name}` must be a non-empty sequence of finite numbers > 0, got {values!r}")
-    return tuple(_check_number(v, name, 0, lo_open=True) for v in values)
 
 def _relaxed(rate, tau, method, upper_bound):
     "Relaxed Poisson samples by `method`, with the samplers' adaptive M (None), the papers' M or a fixed M."

@@ -13,8 +13,8 @@ from .distributions import _check_dtype_device
 from .relaxations import relaxed_nb, gsm_counts
 from .nb_moments import relaxed_nb_mean, relaxed_nb_variance
 from .kl import kl_nb_ds
-from .gradients import (GradientMetrics, _check_choice, _check_choices, _check_direction, _check_linear,
-                                  _check_samples, _check_values)
+from .gradients import GradientMetrics, _check_direction, _check_linear, _check_samples
+from .distributions import _check_choice, _check_choices, _check_values
 
 # %% auto #0
 __all__ = ['NB_ESTIMATORS', 'nb_recon_loss_exact', 'nb_recon_grad_exact', 'nb_hessian_quadratic', 'nb_elbo_exact',

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .distributions import NegativeBinomial, MAX_SAMPLE_ELEMENTS, _check_sample_shape
-from .distributions import _as_float_tensor, _check_int, _check_number, _check_same_device, _require
+from .distributions import _as_float_tensor, _check_choice, _check_int, _check_number, _check_same_device, _require
 from .relaxations import relaxed_poisson, gsm_counts
 from .kl import kl_poisson
 from .train import resolve_device
@@ -265,9 +265,7 @@ def sample_hidden(log_rate_q: torch.Tensor,   # log lambda^q, shape (..., T, H)
 
 def _check_estimator(estimator):
     "One of ESTIMATORS; ValueError naming `estimator` otherwise."
-    if not (isinstance(estimator, str) and estimator in ESTIMATORS):
-        raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
-    return estimator
+    return _check_choice(estimator, "estimator", ESTIMATORS)
 
 def _sample_hidden(log_rate_q, n_samples, estimator, temperature, tol):
     "sample_hidden without the tensor checks (inner loops)."

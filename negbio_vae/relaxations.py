@@ -8,7 +8,7 @@ import functools, math, os, warnings
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, Poisson, constraints
-from .distributions import MAX_SAMPLE_ELEMENTS, NegativeBinomial, _as_float_tensor, _check_sample_shape
+from .distributions import MAX_SAMPLE_ELEMENTS, NegativeBinomial, _as_float_tensor, _check_int, _check_sample_shape
 
 # %% auto #0
 __all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'sigmoid', 'cubic',
@@ -32,11 +32,6 @@ def _check_tol(tol):
     if not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}")
     return float(tol)
-
-def _check_count(n, name):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {n!r}")
-    return n
 
 def _prepare_rate(rate, name="rate"):
     "Float tensor (half precision is computed in float32)."
@@ -161,7 +156,7 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
     "EAT by drawing the first M arrivals: sum over t_m of f((1 - t_m)/tau), differentiable in `rate`."
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     _check_indicator(indicator); tol = _check_tol(tol)
-    if n_arrivals is not None and _check_count(n_arrivals, "n_arrivals") > _check_count(max_arrivals, "max_arrivals"):
+    if n_arrivals is not None and _check_int(n_arrivals, "n_arrivals") > _check_int(max_arrivals, "max_arrivals"):
         raise ValueError(f"`n_arrivals`={n_arrivals} is above `max_arrivals`={max_arrivals}: raise `max_arrivals` to allow it")
     if rate.numel() == 0: return rate.clone()
     if n_arrivals is None:
@@ -170,7 +165,7 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
         if validate: _validate_min(lo, "rate")
         if not math.isfinite(m): raise ValueError(f"`rate` must be finite, got a maximum of {r.max().item()}")
         n_arrivals = int(m)
-        if n_arrivals > _check_count(max_arrivals, "max_arrivals"):
+        if n_arrivals > _check_int(max_arrivals, "max_arrivals"):
             raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs M={n_arrivals} arrivals per "
                              f"element, above `max_arrivals`={max_arrivals}: raise `max_arrivals`, or use the window "
                              f"sampler (eat_poisson's default), whose work is bounded at any rate")
@@ -191,8 +186,8 @@ def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
     "Reference EAT as in the papers' code: dense (M, *rate.shape) arrival times, differentiated by autograd."
     rate, tau, _ = _check_rates(rate, positive=True), _check_temperature(temperature), _check_indicator(indicator)
     if tau == 0: raise ValueError("`temperature` must be > 0 for eat_dense, got 0")
-    _check_count(n_arrivals, "n_arrivals")
-    if n_arrivals * rate.numel() > _check_count(max_elements, "max_elements"):
+    _check_int(n_arrivals, "n_arrivals")
+    if n_arrivals * rate.numel() > _check_int(max_elements, "max_elements"):
         raise ValueError(f"`n_arrivals`={n_arrivals} x {rate.numel()} elements of `rate` = {n_arrivals * rate.numel()} "
                          f"arrival times, above `max_elements`={max_elements}: raise `max_elements`, or use eat_poisson")
     t = torch.empty((n_arrivals,) + rate.shape, dtype=rate.dtype, device=rate.device).exponential_().cumsum(0) / rate
@@ -366,7 +361,7 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
                       ) -> torch.Tensor:
     "Windowed EAT relaxed Poisson sample: only arrivals near t = 1 are drawn; pathwise gradient in `rate`."
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
-    _check_indicator(indicator); tol = _check_tol(tol); chunk_points = _check_count(chunk_points, "chunk_points")
+    _check_indicator(indicator); tol = _check_tol(tol); chunk_points = _check_int(chunk_points, "chunk_points")
     kernel = _pick_kernel(kernel, rate)
     if isinstance(clt_points, bool) or not isinstance(clt_points, (int, float)) or not 1 <= clt_points <= 2**40:
         raise ValueError(f"`clt_points` must be a number in [1, 2**40], got {clt_points!r}")
@@ -536,8 +531,8 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
     "Gumbel-softmax relaxed Poisson sample over a truncated support, differentiable in `rate`."
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     tol = _check_tol(tol)
-    chunk_cells, max_categories = _check_count(chunk_cells, "chunk_cells"), _check_count(max_categories, "max_categories")
-    if n_categories is not None and _check_count(n_categories, "n_categories") > max_categories:
+    chunk_cells, max_categories = _check_int(chunk_cells, "chunk_cells"), _check_int(max_categories, "max_categories")
+    if n_categories is not None and _check_int(n_categories, "n_categories") > max_categories:
         raise ValueError(f"`n_categories`={n_categories} is above `max_categories`={max_categories}: raise `max_categories` to allow it")
     if rate.numel() == 0: return rate.clone()
     r = rate.detach()
