@@ -4,27 +4,32 @@
 
 # %% ../nbs/10_cli.ipynb #a4f283dd
 from __future__ import annotations
-import argparse, contextlib, json, math, os, socket, sys, time, traceback
+import argparse, contextlib, json, math, os, socket, sys, time, traceback, warnings
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch.utils.data import Subset
-from .models import MODELS, NegBioVAE, build_model
-from .data import DATASETS, dataset_info, get_dataset
+from .models import MODELS, build_model, model_variants
+from .data import DATASETS, DATA_ROOT_ENV, DataNotFoundError, dataset_info, get_dataset
+from .data import data_root as data_root_of
 from .train import (TrainConfig, TrainingStopped, atomic_write, fit, load_checkpoint, measure_throughput,
                               resolve_device)
-from .evaluate import evaluate, image_grid, reconstruction_grid
+from .evaluate import (FID_TORCHSCRIPT, evaluate, generation_metrics, image_grid, inception_weights, model_samples,
+                                 reconstruction_grid)
 from .distributions import _check_int
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'SCALES', 'LOCK_FILE', 'resolve_settings', 'make_model', 'make_config', 'check_run_name', 'RunInUseError',
-           'run_lock', 'RunEvaluationError', 'train_run', 'bench', 'format_table', 'main']
+__all__ = ['DEFAULTS', 'SCALES', 'LOCK_FILE', 'COLLAPSE_DNR', 'COMMANDS', 'resolve_settings', 'make_model', 'make_config',
+           'check_run_name', 'RunInUseError', 'run_lock', 'RunEvaluationError', 'train_run', 'Run', 'load_run',
+           'evaluate_run', 'sample_figure', 'reconstruct_figure', 'bench', 'format_table', 'main']
 
 # %% ../nbs/10_cli.ipynb #943fbc7c
 DEFAULTS = dict(model="negbio", variant="DS-C", dataset="digits", scale="cpu", name=None, runs_dir="runs", data_root=None,
                 download=False, seed=0, device=None, optimizer="adamax", lr=5e-3, tau_start=1.0, tau_end=0.1, n_samples=1,
-                amp=False, compile=False, progress=True, checkpoint_every=200, log_every=10, overwrite=False)
-SCALES = {"cpu": dict(arch="mlp", latents=32, hidden=128, epochs=50, batch_size=64, limit=5000, eval_limit=1000, beta=0.05, threads=1),
-          "full": dict(arch="conv", latents=256, hidden=256, epochs=100, batch_size=128, limit=None, eval_limit=None, beta=1.0, threads=None)}
+                amp=False, compile=False, progress=True, checkpoint_every=200, log_every=10, overwrite=False,
+                max_steps=None, threads=None)
+SCALES = {"cpu": dict(arch="mlp", latents=32, hidden=128, epochs=50, batch_size=64, limit=5000, eval_limit=1000, beta=0.05),
+          "full": dict(arch="conv", latents=256, hidden=256, epochs=100, batch_size=128, limit=None, eval_limit=None, beta=1.0)}
 
 def resolve_settings(explicit: dict,          # options given on the command line (None: not given)
                      saved: dict | None = None # the settings of the run being resumed
@@ -34,9 +39,14 @@ def resolve_settings(explicit: dict,          # options given on the command lin
     scale = given.get("scale") or (saved or {}).get("scale") or DEFAULTS["scale"]
     if scale not in SCALES: raise ValueError(f"`scale` must be one of {tuple(SCALES)}, got {scale!r}")
     s = {**DEFAULTS, **SCALES[scale], **(saved or {}), **given}
-    if s["model"] != "negbio":
-        if "variant" in given: raise ValueError(f"`--variant` applies to the negbio model only, got model {s['model']!r}")
+    if s["model"] not in MODELS: raise ValueError(f"--model must be one of {tuple(MODELS)}, got {s['model']!r}")
+    variants = model_variants(s["model"])
+    if not variants:
+        if "variant" in given:
+            raise ValueError(f"--variant applies to {[m for m in MODELS if model_variants(m)]} only, got model {s['model']!r}")
         s["variant"] = None
+    elif s["variant"] not in variants:
+        raise ValueError(f"--variant must be one of {variants} for model {s['model']!r}, got {s['variant']!r}")
     if s["name"] is None: s["name"] = "-".join(str(p) for p in (s["model"], s["variant"], s["dataset"]) if p)
     return s
 
@@ -53,7 +63,8 @@ def make_config(s: dict, run_dir) -> TrainConfig:
     return TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], optimizer=s["optimizer"], lr=s["lr"], beta=s["beta"],
                        tau_start=s["tau_start"], tau_end=s["tau_end"], seed=s["seed"], device=s["device"], amp=s["amp"],
                        compile=s["compile"], out_dir=str(run_dir), checkpoint_every=s["checkpoint_every"], log_every=s["log_every"],
-                       resume=s.get("resume", False), progress=s["progress"])
+                       resume=s.get("resume", False), progress=s["progress"],
+                       max_steps=s.get("max_steps"))
 
 # %% ../nbs/10_cli.ipynb #7f505808
 def check_run_name(name) -> str:
@@ -133,17 +144,28 @@ class RunEvaluationError(RuntimeError):
     "Training finished and its checkpoint is saved, but the metrics or figures failed (the message says how to redo)."
 
 # %% ../nbs/10_cli.ipynb #7b091e18
+COLLAPSE_DNR = 0.9  # a run whose dead-neuron ratio reaches this is reported as collapsed
+
+def _warn_collapse(metrics: dict, s: dict):
+    "Warn when most latents carry no information (DNR >= COLLAPSE_DNR): the run 'trained' but learned little."
+    if metrics.get("dnr") is not None and metrics["dnr"] >= COLLAPSE_DNR:
+        warnings.warn(f"{metrics['dnr']:.0%} of the {s['latents']} latents carry no information (DNR {metrics['dnr']:.2f}): "
+                      f"the posterior collapsed onto the prior and reconstructions are close to the mean image. The KL "
+                      f"weight --beta {s['beta']} (a pixel noise variance of {s['beta'] / 2:g}) may be too strong for this "
+                      "data or this length of run; try a smaller --beta (the cpu scale uses 0.05) or more updates",
+                      stacklevel=2)
+
 def _finish_run(res, train, test, run_dir: Path, s: dict, wall: float) -> dict:
     "metrics.json and the figures of the trained `res.model`; RunEvaluationError (naming `run_dir`) if they fail."
     try:
-        metrics = evaluate(res.model, test, device=s["device"], seed=s["seed"],
-                           progress=None if s["progress"] else False)
+        metrics = evaluate(res.model, test, device=s["device"], seed=s["seed"], progress=s["progress"])
         metrics.update(dataset=s["dataset"], split="test", train_images=len(train), updates=res.step,
                        train_wall_s=round(wall, 1), device=str(resolve_device(s["device"])),
                        threads=torch.get_num_threads(), final_train_loss=res.last("train")["loss"],
                        final_val_loss=(res.last("val") or {}).get("loss"))
         _write_json(run_dir / "metrics.json", metrics)
         _save_figures(res.model, test, dataset_info(s["dataset"]), run_dir, s)
+        _warn_collapse(metrics, s)
     except Exception as e:
         redo = f"negbio-vae train --resume --runs-dir {s['runs_dir']} --name {s['name']}"
         raise RunEvaluationError(f"training finished and the model is saved in {run_dir / 'checkpoint.pt'}, but the "
@@ -177,20 +199,137 @@ def train_run(s: dict) -> dict:
             with contextlib.suppress(OSError): run_dir.rmdir()     # a refused run leaves no empty folder
 
 # %% ../nbs/10_cli.ipynb #e1cfd217
-@torch.no_grad()
+def _reconstructions(model, x: torch.Tensor, seed: int) -> torch.Tensor:
+    "`model`'s reconstructions of the images `x` (eval mode: exact samples, seeded; on the CPU); the global RNG is kept."
+    device = next(model.parameters()).device
+    with torch.no_grad(), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return model.eval()(x.to(device)).recon.cpu()
+
 def _save_figures(model, test, info, run_dir, s):
     "reconstructions.png (32 test images over their reconstructions) and samples.png (64 decoded prior samples)."
     import matplotlib.pyplot as plt
-    device = resolve_device(s["device"])
-    model.eval()
-    x = torch.stack([test[i][0] for i in range(min(32, len(test)))]).to(device)
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(s["seed"])
-        recon, samples = model(x).recon, model.sample(64)
-    for name, fig in [("reconstructions.png", reconstruction_grid(x, recon, 8, info.data_range, f"{s['name']}: test images over reconstructions")),
-                      ("samples.png", image_grid(samples, 8, info.data_range, f"{s['name']}: samples from the prior"))]:
+    model.to(resolve_device(s["device"]))
+    x = torch.stack([test[i][0] for i in range(min(32, len(test)))])
+    figs = [("reconstructions.png", reconstruction_grid(x, _reconstructions(model, x, s["seed"]), 8, info.data_range,
+                                                        f"{s['name']}: test images over reconstructions")),
+            ("samples.png", image_grid(model_samples(model, 64, seed=s["seed"]), 8, info.data_range,
+                                       f"{s['name']}: samples from the prior"))]
+    for name, fig in figs:
         fig.savefig(run_dir / name, dpi=120)
         plt.close(fig)
+
+# %% ../nbs/10_cli.ipynb #b197d3c2
+@dataclass
+class Run:
+    "A run folder, loaded: the trained model (eval mode), its settings (run.json), history and metrics."
+    path: Path                  # the run folder
+    model: torch.nn.Module      # in eval mode, on the device asked for
+    settings: dict              # every setting of the run, as `resolve_settings` completes run.json
+    history: list               # the checkpoint's history rows (split 'train' and 'val')
+    metrics: dict | None        # metrics.json, or None when the run has none (yet)
+    step: int                   # the updates the checkpoint holds
+
+def _run_settings(run_dir: Path) -> dict:
+    "The settings of the run in `run_dir` (run.json completed by `resolve_settings`); FileNotFoundError/ValueError otherwise."
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder: it has no run.json (negbio-vae train writes one)")
+    try: saved = json.loads(path.read_text())
+    except ValueError as e: raise ValueError(f"{path} is not valid JSON ({e})") from e
+    if not (isinstance(saved, dict) and {"model", "dataset"} <= set(saved)):
+        raise ValueError(f"{path} does not hold a run's settings (no 'model' and 'dataset')")
+    return resolve_settings({}, saved=saved)
+
+def load_run(run_dir,       # a run folder written by `negbio-vae train` / `train_run`
+             device=None    # the model's device; None: cuda if available, else mps, else cpu
+            ) -> Run:
+    "The trained run in `run_dir`: its model in eval mode on `device`, its settings, history and metrics."
+    if not isinstance(run_dir, (str, os.PathLike)):
+        raise ValueError(f"`run_dir` must be a path (str or os.PathLike), got {type(run_dir).__name__}")
+    run_dir = Path(run_dir).expanduser()
+    s, dev = _run_settings(run_dir), resolve_device(device)
+    ck_path = run_dir / "checkpoint.pt"
+    if not ck_path.is_file(): raise FileNotFoundError(f"{run_dir} has no checkpoint.pt: its training saved none yet")
+    ck = load_checkpoint(ck_path)
+    with torch.random.fork_rng(devices=[]): model = make_model(s)        # the weights are replaced: keep the caller's RNG
+    try: model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{ck_path} does not fit the model {run_dir / 'run.json'} describes ({why})") from e
+    mpath = run_dir / "metrics.json"
+    metrics = json.loads(mpath.read_text()) if mpath.is_file() else None
+    return Run(run_dir, model.to(dev).eval(), s, ck["history"], metrics, ck["step"])
+
+# %% ../nbs/10_cli.ipynb #208ea308
+def _dataset_for(run: Run, dataset: str | None) -> str:
+    "`dataset` (default: the run's) if its images have the run model's shape and range; ValueError naming --dataset else."
+    name = run.settings["dataset"] if dataset is None else dataset
+    if name not in DATASETS: raise ValueError(f"--dataset must be one of {tuple(DATASETS)}, got {name!r}")
+    info, mine = dataset_info(name), dataset_info(run.settings["dataset"])
+    if (info.shape, info.data_range) != (mine.shape, mine.data_range):
+        raise ValueError(f"--dataset {name!r} has images {info.shape} in {info.data_range}; the run's model was trained on "
+                         f"{mine.shape} in {mine.data_range} ({mine.name})")
+    return name
+
+def _split_images(run: Run, dataset, split, limit, data_root, download):
+    "(dataset name, the split's images cut to `limit`); the data root defaults to the run's."
+    name = _dataset_for(run, dataset)
+    root = run.settings.get("data_root") if data_root is None else data_root
+    return name, _subset(get_dataset(name, root=root, split=split, download=download), limit)
+
+def evaluate_run(run: Run,                   # from `load_run`
+                 dataset: str | None = None, # a dataset with the run's image shape; None: the run's
+                 split: str = "test",        # the split evaluated
+                 limit: int | None = "run",  # images used; 'run': the run's eval_limit on its own data, else all
+                 data_root=None,             # None: the run's data root
+                 download: bool = False,     # fetch missing data files
+                 fid: bool = False,          # also FID and KID (Inception features, chapter 07)
+                 fid_images: int = 1000,     # samples and test images for FID/KID
+                 seed: int | None = None,    # seeds the posterior and prior samples; None: the run's seed
+                 progress: bool = True       # progress bars (also when the output is not a terminal)
+                ) -> dict:
+    "Chapter 07's metrics of a loaded run on `split` of `dataset`, optionally with FID and KID."
+    if not isinstance(run, Run): raise ValueError(f"`run` must be a Run from load_run, got {type(run).__name__}")
+    own = dataset in (None, run.settings["dataset"]) and split == "test"
+    if limit == "run": limit = run.settings.get("eval_limit") if own else None
+    if limit is not None: _check_int(limit, "limit", 2)
+    _check_int(fid_images, "fid_images", 2)
+    seed = run.settings["seed"] if seed is None else _check_int(seed, "seed", 0)
+    name, images = _split_images(run, dataset, split, limit, data_root, download)
+    out = evaluate(run.model, images, seed=seed, progress=progress)
+    out.update(dataset=name, split=split, run=str(run.path), updates=run.step, device=str(next(run.model.parameters()).device),
+               threads=torch.get_num_threads())
+    if fid:
+        root = run.settings.get("data_root") if data_root is None else data_root
+        if inception_weights(None, root) is None and not download:
+            raise FileNotFoundError(f"--fid needs the FID Inception weights: neither torch's hub cache nor the data root "
+                                    f"{data_root_of(root)} holds them; pass --data-root DIR with DIR/weights/{FID_TORCHSCRIPT}, "
+                                    "or --download (needs internet)")
+        n = min(fid_images, len(images))
+        real = torch.stack([images[i][0] for i in range(n)])
+        g = generation_metrics(real, model_samples(run.model, n, seed=seed), metrics=("fid", "kid"),
+                               data_range=dataset_info(name).data_range, kid_subset_size=min(1000, n), seed=seed,
+                               root=root, download=download, progress=progress)
+        out.update({k: v for k, v in g.items() if k not in ("n_real", "n_fake")}, fid_images=n)
+    return out
+
+# %% ../nbs/10_cli.ipynb #2290e3aa
+def sample_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0):
+    "Figure: `n` images decoded from exact prior samples of the run's model, `nrow` per row."
+    _check_int(n, "n", 1); _check_int(nrow, "nrow", 1); _check_int(seed, "seed", 0)
+    info = dataset_info(run.settings["dataset"])
+    return image_grid(model_samples(run.model, n, seed=seed), nrow, info.data_range,
+                      f"{run.path.name}: {n} samples from the prior (seed {seed})")
+
+def reconstruct_figure(run: Run, n: int = 32, nrow: int = 8, seed: int = 0, dataset: str | None = None,
+                       split: str = "test", data_root=None, download: bool = False):
+    "Figure: the first `n` images of `split` over the run model's reconstructions, `nrow` per row."
+    _check_int(n, "n", 1); _check_int(nrow, "nrow", 1); _check_int(seed, "seed", 0)
+    name, images = _split_images(run, dataset, split, n, data_root, download)
+    x = torch.stack([images[i][0] for i in range(len(images))])
+    return reconstruction_grid(x, _reconstructions(run.model, x, seed), nrow, dataset_info(name).data_range,
+                               f"{run.path.name}: {name} {split} images over reconstructions (seed {seed})")
 
 # %% ../nbs/10_cli.ipynb #bb2e6df8
 def bench(dataset: str = "digits", arch: str = "mlp", latents: int = 32, hidden: int = 128, batch_size: int = 128,
@@ -206,7 +345,7 @@ def bench(dataset: str = "digits", arch: str = "mlp", latents: int = 32, hidden:
     devices = devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     rows = []
     for name in MODELS:
-        for variant in (NegBioVAE.VARIANTS if name == "negbio" else [None]):
+        for variant in (model_variants(name) or [None]):
             for dev in devices:
                 torch.manual_seed(0)
                 m = build_model(name, variant=variant, image_shape=info.shape, n_latents=latents, arch=arch, hidden=hidden, data_range=info.data_range)
@@ -277,7 +416,8 @@ def _train_options(t: argparse.ArgumentParser):
     "The options of `negbio-vae train` (all default to None: 'not given'; see `resolve_settings`)."
     a, pos, ge0, ge1 = t.add_argument, _positive_float, _int_at_least(0), _int_at_least(1)
     a("--model", choices=list(MODELS), help=f"model (default {DEFAULTS['model']})")
-    a("--variant", choices=list(NegBioVAE.VARIANTS), help=f"NegBio-VAE variant (default {DEFAULTS['variant']})")
+    a("--variant", choices=sorted({v for m in MODELS for v in model_variants(m)}),
+      help=f"the model's paper variant (NegBio-VAE; default {DEFAULTS['variant']})")
     a("--dataset", choices=list(DATASETS), help=f"dataset (default {DEFAULTS['dataset']})")
     a("--scale", choices=list(SCALES), help="preset: 'cpu' (MLP, K=32, <=5000 images, 50 epochs, beta 0.05, 1 thread; "
       "default) or 'full' (conv, K=256, all data, 100 epochs, beta 1)")
@@ -285,13 +425,14 @@ def _train_options(t: argparse.ArgumentParser):
     a("--hidden", type=ge1, help="MLP width"); a("--beta", type=pos, help="KL weight = 2 sigma^2")
     a("--n-samples", type=ge1, help="Monte Carlo samples per image")
     a("--epochs", type=ge1); a("--batch-size", type=ge1); a("--lr", type=pos)
+    a("--max-steps", type=ge1, help="shorten the run to this many updates, every schedule compressed to it")
     a("--optimizer", choices=["adam", "adamax"])
     a("--tau-start", type=pos, help="relaxation temperature at the start")
     a("--tau-end", type=pos, help="temperature after annealing (first half)")
     a("--limit", type=ge1, help="use at most this many training images")
     a("--eval-limit", type=_int_at_least(2), help="use at most this many test images (at least 2)")
     a("--seed", type=ge0); a("--device", type=_device_arg, help="cpu, cuda, cuda:1, mps (default: best available)")
-    a("--threads", type=ge1, help="CPU threads for torch (cpu scale: 1; full: torch's default)")
+    a("--threads", type=ge1, help="CPU threads for torch (default: torch's own, one per core)")
     a("--amp", action="store_true", default=None, help="autocast to bfloat16")
     a("--compile", action="store_true", default=None, help="torch.compile the model")
     a("--name", type=_name_arg, help="run name, a folder inside --runs-dir (default <model>-<variant>-<dataset>)")
@@ -305,14 +446,47 @@ def _train_options(t: argparse.ArgumentParser):
     a("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
 
 # %% ../nbs/10_cli.ipynb #58f0a92e
+def _run_options(c: argparse.ArgumentParser, data: bool = True):
+    "The options shared by `evaluate`, `sample` and `reconstruct`: the run folder, seed, device, threads (and data)."
+    c.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by negbio-vae train")
+    c.add_argument("--seed", type=_int_at_least(0), help="seeds the samples (default: the run's seed)")
+    c.add_argument("--device", type=_device_arg, help="cpu, cuda, cuda:1, mps (default: best available)")
+    c.add_argument("--threads", type=_int_at_least(1), help="CPU threads for torch (default: torch's own)")
+    if data:
+        c.add_argument("--dataset", choices=list(DATASETS), help="data with the run's image shape (default: the run's)")
+        c.add_argument("--split", default="test", help="the split used (default test)")
+        c.add_argument("--data-root", help=f"data folder (default: the run's, else ${DATA_ROOT_ENV}, else ~/.cache/negbio_vae)")
+        c.add_argument("--download", action="store_true", help="fetch missing data files")
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="negbio-vae",
-                description="Train and benchmark the VAEs of negbio_vae (NegBio-VAE, P-VAE and baselines).")
-    sub = p.add_subparsers(dest="command", metavar="{train,bench}")
+                description="Train, evaluate and benchmark the VAEs of negbio_vae (NegBio-VAE, P-VAE and baselines).")
+    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,sample,reconstruct,bench}")
     _train_options(sub.add_parser(
         "train", help="train a model and write runs/<name>/ (no options: NegBio-VAE DS-C on the digits, CPU, <1 min)",
         description="Train a model and write runs/<name>/: checkpoint.pt, history.csv/.json, reconstructions.png, "
                     "samples.png, metrics.json, run.json."))
+    ev = sub.add_parser("evaluate", help="metrics of a trained run (MSE, SSIM, ELBO, KL, ODI, DNR; --fid: FID, KID)",
+                        description="Chapter 07's metrics of a run's model on its test split (or another dataset of the "
+                                    "same image shape); printed, and written as JSON.")
+    _run_options(ev)
+    ev.add_argument("--limit", type=_int_at_least(2), help="images used (default: the run's --eval-limit on its data)")
+    ev.add_argument("--fid", action="store_true", help="also FID and KID (needs the Inception weights, see README)")
+    ev.add_argument("--fid-images", type=_int_at_least(2), default=1000, help="samples and test images for FID/KID")
+    ev.add_argument("--json", help="write the metrics here (default RUN_DIR/evaluate-<dataset>-<split>.json)")
+    ev.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    sa = sub.add_parser("sample", help="a grid of images decoded from prior samples of a run",
+                        description="Decode exact prior samples of a run's model into a PNG grid.")
+    _run_options(sa, data=False)
+    sa.add_argument("-n", type=_int_at_least(1), default=64, help="images (default 64)")
+    sa.add_argument("--nrow", type=_int_at_least(1), default=8, help="images per row (default 8)")
+    sa.add_argument("-o", "--output", help="PNG file (default RUN_DIR/sample-seed<seed>.png)")
+    re_ = sub.add_parser("reconstruct", help="a grid of test images over a run's reconstructions",
+                         description="The first N images of a split above their reconstructions by a run's model, as PNG.")
+    _run_options(re_)
+    re_.add_argument("-n", type=_int_at_least(1), default=32, help="images (default 32)")
+    re_.add_argument("--nrow", type=_int_at_least(1), default=8, help="images per row (default 8)")
+    re_.add_argument("-o", "--output", help="PNG file (default RUN_DIR/reconstruct-<dataset>-<split>-seed<seed>.png)")
     b = sub.add_parser("bench", help="print training throughput (images/s) of every model",
                        description="Training throughput (images/s) of every model on one batch.").add_argument
     ge0, ge1 = _int_at_least(0), _int_at_least(1)
@@ -322,7 +496,7 @@ def _parser() -> argparse.ArgumentParser:
     b("--steps", type=ge1, default=10, help="timed updates per measurement"); b("--warmup", type=ge0, default=3)
     b("--device", type=_device_arg, action="append", dest="devices",
       help="cpu, cuda, ... (repeatable; default cpu and cuda if available)")
-    b("--threads", type=ge1, help="CPU threads for torch (default: torch's default)")
+    b("--threads", type=ge1, help="CPU threads for torch (default: torch's own, one per core)")
     b("--data-root"); b("--json", help="also write the rows to this JSON file")
     return p
 
@@ -349,7 +523,7 @@ def _cmd_train(args) -> int:
     if s["device"] is not None:                     # a resumed run's saved device must exist here too
         try: resolve_device(s["device"])
         except ValueError as e: raise ValueError(f"--device: {e}") from None
-    print(f"run {s['name']}: {s['model']} {s['variant'] or ''} on {s['dataset']} ({s['scale']} scale: {s['arch']}, "
+    print(f"run {s['name']}: {' '.join(filter(None, (s['model'], s['variant'])))} on {s['dataset']} ({s['scale']} scale: {s['arch']}, "
           f"K={s['latents']}, {s['epochs']} epochs, beta={s['beta']}) -> {Path(s['runs_dir']) / s['name']}", flush=True)
     if s["threads"]: torch.set_num_threads(s["threads"])
     t0 = time.perf_counter()
@@ -368,15 +542,77 @@ def _cmd_bench(args) -> int:
     if args.json: _write_json(Path(args.json), rows)
     return 0
 
+def _output(path, default: Path) -> Path:
+    "The output file: `path` (-o) or `default`; its folder must exist."
+    out = Path(path).expanduser() if path else default
+    if not out.parent.is_dir(): raise ValueError(f"-o/--output: the folder {out.parent} does not exist")
+    return out
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+def _load_for(args) -> Run:
+    if args.threads: torch.set_num_threads(args.threads)
+    run = load_run(args.run_dir, args.device)
+    if args.seed is None: args.seed = run.settings["seed"]
+    return run
+
+def _cmd_evaluate(args) -> int:
+    run = _load_for(args)
+    m = evaluate_run(run, args.dataset, args.split, "run" if args.limit is None else args.limit, args.data_root,
+                     args.download, args.fid, args.fid_images, args.seed, args.progress)
+    path = _output(args.json, run.path / f"evaluate-{m['dataset']}-{args.split}.json")
+    _write_json(path, m)
+    width = max(map(len, m))
+    print("\n".join(f"{k:<{width}}  {v:.6g}" if isinstance(v, float) else f"{k:<{width}}  {v}" for k, v in m.items()))
+    print(f"written to {path}")
+    return 0
+
+def _cmd_sample(args) -> int:
+    run = _load_for(args)
+    path = _output(args.output, run.path / f"sample-seed{args.seed}.png")
+    print(f"{args.n} samples of {run.path} -> {_save(sample_figure(run, args.n, args.nrow, args.seed), path)}")
+    return 0
+
+def _cmd_reconstruct(args) -> int:
+    run = _load_for(args)
+    name = _dataset_for(run, args.dataset)
+    path = _output(args.output, run.path / f"reconstruct-{name}-{args.split}-seed{args.seed}.png")
+    fig = reconstruct_figure(run, args.n, args.nrow, args.seed, name, args.split, args.data_root, args.download)
+    print(f"{args.n} {name} {args.split} images and their reconstructions by {run.path} -> {_save(fig, path)}")
+    return 0
+
+def _data_hint(e: DataNotFoundError) -> str:
+    "A missing dataset's message on one line, with the command line's ways to provide it."
+    first = str(e).splitlines()[0]
+    return (f"{first} Pass --data-root DIR (or set {DATA_ROOT_ENV}=DIR) to the folder that holds it, or add --download "
+            "to fetch it (needs internet).")
+
+@contextlib.contextmanager
+def _one_line_warnings(command: str):
+    "Show warnings during the block as one line each: 'negbio-vae COMMAND: warning: ...'."
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"negbio-vae {command}: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    old, warnings.showwarning = warnings.showwarning, show
+    try: yield
+    finally: warnings.showwarning = old
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "sample": _cmd_sample, "reconstruct": _cmd_reconstruct,
+            "bench": _cmd_bench}
+
 def main(argv: list[str] | None = None) -> int:
-    "The `negbio-vae` command: `train` or `bench`; returns the exit status (2: bad options, 1: the command failed)."
+    "The `negbio-vae` command (see COMMANDS); returns the exit status (2: bad options, 1: the command failed)."
     p = _parser()
     try: args = p.parse_args(argv)
     except SystemExit as e: return e.code if isinstance(e.code, int) else 2     # --help: 0; a bad option: 2
     if args.command is None:
         p.print_help()
         return 2
-    try: return {"train": _cmd_train, "bench": _cmd_bench}[args.command](args)
+    try:
+        with _one_line_warnings(args.command): return COMMANDS[args.command](args)
     except RunEvaluationError as e:                 # the model is saved; show what failed, then the way on
         traceback.print_exception(e.__cause__, file=sys.stderr)
         print(f"negbio-vae {args.command}: error: {e}", file=sys.stderr)
@@ -386,6 +622,9 @@ def main(argv: list[str] | None = None) -> int:
         short = " ... ".join(dict.fromkeys([lines[0], lines[-1]]))
         print(f"negbio-vae {args.command}: error: {short}", file=sys.stderr)
         return 1
+    except DataNotFoundError as e:                  # the data: where it was looked for, and the flags that provide it
+        print(f"negbio-vae {args.command}: error: {_data_hint(e)}", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as e:              # bad input or environment: one line
-        print(f"negbio-vae {args.command}: error: {e}", file=sys.stderr)
+        print(f"negbio-vae {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1

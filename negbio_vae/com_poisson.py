@@ -12,7 +12,7 @@ from .distributions import (_HALF, _float_args, _check_int, _check_same_device, 
                                       MAX_SAMPLE_ELEMENTS,
                                       positive_finite)
 from .relaxations import gsm_counts, _check_temperature
-from .models import VAE
+from .models import VAE, register_model
 
 # %% auto #0
 __all__ = ['com_poisson_support', 'com_poisson_tail_bound', 'ComPoisson', 'kl_com_poisson', 'ComPoissonVAE']
@@ -128,6 +128,7 @@ def kl_com_poisson(q: ComPoisson, p: ComPoisson) -> torch.Tensor:
     return (lq.exp() * (lq - lp)).sum(-1)
 
 # %% ../nbs/04a_com_poisson.ipynb #49c57ec8
+@register_model("com_poisson")
 class ComPoissonVAE(VAE):
     "VAE with COM-Poisson latents: q = CMP(rate0 * d_rate(x), nu(x)), p = CMP(rate0, nu0), GSM relaxation."
     is_discrete, params_per_latent = True, 2

@@ -18,7 +18,8 @@ from .kl import kl_poisson, kl_nb_mc
 
 # %% auto #0
 __all__ = ['ARCHS', 'MAX_PARAMETERS', 'RELAXATIONS', 'MODELS', 'ResDense', 'make_encoder', 'make_decoder', 'VAEOutput', 'VAE',
-           'GaussianVAE', 'LaplaceVAE', 'CategoricalVAE', 'PoissonVAE', 'NegBioVAE', 'build_model', 'dead_neuron_ratio']
+           'GaussianVAE', 'LaplaceVAE', 'CategoricalVAE', 'PoissonVAE', 'NegBioVAE', 'register_model', 'model_variants',
+           'build_model', 'dead_neuron_ratio']
 
 # %% ../nbs/04_models.ipynb #66bdf0ab
 ARCHS = ("linear", "mlp", "conv")
@@ -322,18 +323,46 @@ class NegBioVAE(VAE):
         return torch.log(q.r) + q.log1m_p - q.log_p          # log of the posterior mean r(1-p)/p
 
 # %% ../nbs/04_models.ipynb #1cd6e2d3
-MODELS = {"gaussian": GaussianVAE, "laplace": LaplaceVAE, "categorical": CategoricalVAE, "poisson": PoissonVAE, "negbio": NegBioVAE}
+MODELS: dict[str, type] = {}   # name -> VAE subclass; filled by `register_model`
 
-def build_model(name: str, variant: str | None = None, **kwargs) -> VAE:
-    "Model by name ('gaussian', 'laplace', 'categorical', 'poisson', 'negbio'); NegBio may take a paper `variant`."
+def register_model(name: str  # the name `build_model` and `negbio-vae train --model` will know it by
+                  ):
+    "Class decorator: make a `VAE` subclass reachable as `build_model(name)` (and by the CLI and the benchmarks)."
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValueError(f"`name` must be a Python identifier such as 'my_vae', got {name!r}")
+    def register(cls):
+        if not (isinstance(cls, type) and issubclass(cls, VAE)):
+            raise ValueError(f"register_model({name!r}) must decorate a subclass of VAE, got {cls!r}")
+        if MODELS.get(name, cls) is not cls:
+            raise ValueError(f"`name` {name!r} is already registered to {MODELS[name].__name__}; choose another name")
+        MODELS[name] = cls
+        return cls
+    return register
+
+for _name, _cls in [("gaussian", GaussianVAE), ("laplace", LaplaceVAE), ("categorical", CategoricalVAE),
+                    ("poisson", PoissonVAE), ("negbio", NegBioVAE)]:
+    register_model(_name)(_cls)
+
+def model_variants(name: str) -> tuple:
+    "The named variants of model `name` (its class's `VARIANTS`), or () when it has none."
     if name not in MODELS: raise ValueError(f"`name` must be one of {tuple(MODELS)}, got {name!r}")
-    if variant is not None:
-        if name != "negbio": raise ValueError(f"`variant` applies to the 'negbio' model only, got name={name!r}")
-        if not (isinstance(variant, str) and variant in NegBioVAE.VARIANTS):
-            raise ValueError(f"`variant` must be one of {tuple(NegBioVAE.VARIANTS)} or None, got {variant!r}")
-        return NegBioVAE.variant(variant, **kwargs)
-    return MODELS[name](**kwargs)
+    return tuple(getattr(MODELS[name], "VARIANTS", None) or ())
 
+def build_model(name: str,                  # a key of `MODELS`
+                variant: str | None = None, # one of `model_variants(name)` (NegBio: 'MC-G', 'MC-C', 'DS-G', 'DS-C')
+                **kwargs) -> VAE:
+    "The model registered as `name`, built with `kwargs` (or its paper `variant`)."
+    variants = model_variants(name)
+    if variant is None: return MODELS[name](**kwargs)
+    if not variants:
+        with_variants = [n for n in MODELS if model_variants(n)]
+        raise ValueError(f"`variant` applies to the models {with_variants} only, got name={name!r}")
+    if not (isinstance(variant, str) and variant in variants):
+        raise ValueError(f"`variant` must be one of {variants} or None, got {variant!r}")
+    return MODELS[name].variant(variant, **kwargs)
+
+
+# %% ../nbs/04_models.ipynb #c42a831e
 def dead_neuron_ratio(kl: torch.Tensor,       # (N, K) per-latent KLs over N images
                       threshold: float = 0.01 # nats: a latent whose mean KL is below this is 'dead'
                      ) -> float:

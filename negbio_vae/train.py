@@ -11,15 +11,16 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from typing import NamedTuple
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 from .distributions import MAX_SAMPLE_ELEMENTS, _check_int, _check_number
 
 # %% auto #0
-__all__ = ['TAU_SCHEDULES', 'TERMS', 'WATCHED', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'plot_schedules',
-           'EpochBatchSampler', 'atomic_write', 'atomic_save', 'load_weights', 'load_checkpoint', 'capture_rng_state',
-           'restore_rng_state', 'resolve_device', 'TrainingStopped', 'NonFiniteLossError', 'History', 'FitResult',
-           'fit', 'measure_throughput']
+__all__ = ['TAU_SCHEDULES', 'TERMS', 'WATCHED', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'RunLength',
+           'run_length', 'plot_schedules', 'EpochBatchSampler', 'atomic_write', 'atomic_save', 'load_weights',
+           'load_checkpoint', 'capture_rng_state', 'restore_rng_state', 'resolve_device', 'TrainingStopped',
+           'NonFiniteLossError', 'History', 'FitResult', 'fit', 'measure_throughput']
 
 # %% ../nbs/06_train.ipynb #62aeed8f
 def lr_factor(step: int,          # updates taken so far (the factor applies to update `step + 1`)
@@ -70,7 +71,8 @@ def beta_at(step: int,            # updates taken so far
 class TrainConfig:
     "Every option of `fit`, with defaults (P-VAE recipe: Adamax, lr 5e-3, clip 500, tau 1 -> tau_end over the first half)."
     epochs: int = 10                  # passes over the training data; the schedules span them
-    max_steps: int | None = None      # stop after this many updates (schedules unchanged); None: run all epochs
+    max_steps: int | None = None      # shorten the run to this many updates (schedules scaled to it); None: all epochs
+    stop_after: int | None = None     # pause after this many updates, schedules unchanged (`resume` continues)
     batch_size: int = 128             # images per update (per process under DDP)
     drop_last: bool = True            # drop each epoch's incomplete last batch
     optimizer: str = "adamax"         # 'adam' or 'adamax'
@@ -114,6 +116,7 @@ def _is_num(v, lo=None, hi=None, lo_open=False):
 def _validate_config(c):
     _need(_is_int(c.epochs, 1), "epochs", c.epochs, "an int >= 1")
     _need(c.max_steps is None or _is_int(c.max_steps, 1), "max_steps", c.max_steps, "None or an int >= 1")
+    _need(c.stop_after is None or _is_int(c.stop_after, 1), "stop_after", c.stop_after, "None or an int >= 1")
     _need(_is_int(c.batch_size, 1), "batch_size", c.batch_size, "an int >= 1")
     _need(c.optimizer in ("adam", "adamax"), "optimizer", c.optimizer, "'adam' or 'adamax'")
     _need(_is_num(c.lr, 0, lo_open=True), "lr", c.lr, "a finite number > 0")
@@ -133,6 +136,28 @@ def _validate_config(c):
     try: c.device is None or torch.device(c.device)
     except (RuntimeError, TypeError): _need(False, "device", c.device, "None or a device such as 'cpu', 'cuda' or 'cuda:1'")
 
+# %% ../nbs/06_train.ipynb #069b2507
+class RunLength(NamedTuple):
+    "The updates of a run and of its warm-ups (see `run_length`)."
+    total: int          # T: updates the run takes; every schedule spans them
+    warmup: int         # W: learning-rate warm-up updates
+    beta_warmup: int    # B: KL-weight warm-up updates
+
+def run_length(config: TrainConfig,   # epochs, max_steps and the epoch-valued warm-ups
+               steps_per_epoch: int   # s: updates per epoch
+              ) -> RunLength:
+    "T, W, B of a run: `max_steps` (when shorter than the epochs) shortens it and scales the warm-ups with it."
+    _check_int(steps_per_epoch, "steps_per_epoch", 1)
+    full = config.epochs * steps_per_epoch
+    total = full if config.max_steps is None else min(config.max_steps, full)
+    share = total / full
+    W, B = (round(e * steps_per_epoch * share) for e in (config.warmup_epochs, config.beta_warmup_epochs))
+    if W > total / 4:
+        warnings.warn(f"the learning-rate warm-up takes {W} of the run's {total} updates (warmup_epochs="
+                      f"{config.warmup_epochs} of epochs={config.epochs}): the cosine decay has little room; lower "
+                      "warmup_epochs or train longer", stacklevel=2)
+    return RunLength(total, W, B)
+
 # %% ../nbs/06_train.ipynb #0e3b0a45
 def plot_schedules(config: TrainConfig,      # the schedules' parameters
                    steps_per_epoch: int,     # updates per epoch
@@ -140,9 +165,8 @@ def plot_schedules(config: TrainConfig,      # the schedules' parameters
                   ):
     "Figure: learning rate, temperature and KL weight against the update number for `config`."
     import matplotlib.pyplot as plt
-    T = config.epochs * steps_per_epoch
+    T, W, B = run_length(config, steps_per_epoch)
     t = np.arange(T + 1)
-    W, B = round(config.warmup_epochs * steps_per_epoch), round(config.beta_warmup_epochs * steps_per_epoch)
     b = beta if config.beta is None else config.beta
     curves = [("learning rate", [config.lr * lr_factor(s, T, W, config.lr_min_ratio) for s in t]),
               ("temperature τ", [temperature_at(s, T, config.tau_start, config.tau_end, config.tau_anneal_frac, config.tau_schedule) for s in t]),
@@ -481,9 +505,8 @@ def fit(model: nn.Module,                 # any model with the shared interface 
     loader, sampler = _as_loader(train_data, cfg, rank, world, train=True)
     val_loader, _ = _as_loader(val_data, cfg, rank, world, train=False)
     spe = len(loader)
-    T = spe * cfg.epochs
-    stop = T if cfg.max_steps is None else min(cfg.max_steps, T)
-    W, B = round(cfg.warmup_epochs * spe), round(cfg.beta_warmup_epochs * spe)
+    T, W, B = run_length(cfg, spe)          # max_steps shortens the run and its schedules (§2.1)
+    stop = T if cfg.stop_after is None else min(cfg.stop_after, T)     # a pause: the schedules still span T
     params = [p for p in raw.parameters() if p.requires_grad]
     opt = _make_optimizer(params, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(lr_factor, total_steps=T, warmup_steps=W, min_ratio=cfg.lr_min_ratio))
