@@ -333,9 +333,9 @@ def register_model(name: str  # the name `build_model` and `negbio-vae train --m
     def register(cls):
         if not (isinstance(cls, type) and issubclass(cls, VAE)):
             raise ValueError(f"register_model({name!r}) must decorate a subclass of VAE, got {cls!r}")
-        if MODELS.get(name, cls) is not cls:
+        if MODELS.get(name, cls).__qualname__ != cls.__qualname__:    # the same class redefined (a cell run again,
             raise ValueError(f"`name` {name!r} is already registered to {MODELS[name].__name__}; choose another name")
-        MODELS[name] = cls
+        MODELS[name] = cls                                          # a module reloaded) replaces its old self
         return cls
     return register
 
