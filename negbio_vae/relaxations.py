@@ -423,7 +423,9 @@ def _window_kernel():
         width = tl.load(width_ptr + offs, mask=inside, other=0.0)
         zw = tl.zeros([BLOCK], dtype=zw_ptr.dtype.element_ty)
         gw = tl.zeros([BLOCK], dtype=gw_ptr.dtype.element_ty)
-        for j in range(0, tl.max(n, axis=0), 4):                  # to the block's largest count
+        n_max = tl.max(n, axis=0)                                 # to the block's largest count; a `while`, not
+        j = 0                                                     # range(0, n_max, 4): Triton 3.6's interpreter
+        while j < n_max:                                          # cannot take a reduced tensor as a range bound
             uniforms = tl.rand4x(seed, ((tl.zeros([BLOCK], tl.int64) + j) << 32) | offs)   # counter (point j, element)
             for i in tl.static_range(4):
                 u = uniforms[i] * width - L                           # U(-L, min(L, 1/tau))
@@ -437,6 +439,7 @@ def _window_kernel():
                 keep = j + i < n                                      # lanes past their own count add 0
                 zw += tl.where(keep, f, 0.0)
                 gw += tl.where(keep, df * (1 - tau * u), 0.0)
+            j += 4
         tl.store(zw_ptr + offs, zw, mask=inside)
         tl.store(gw_ptr + offs, gw, mask=inside)
 
