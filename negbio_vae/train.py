@@ -152,7 +152,7 @@ def run_length(config: TrainConfig,   # epochs, max_steps and the epoch-valued w
     total = full if config.max_steps is None else min(config.max_steps, full)
     share = total / full
     W, B = (round(e * steps_per_epoch * share) for e in (config.warmup_epochs, config.beta_warmup_epochs))
-    if W > total / 4:
+    if W > total / 2:
         warnings.warn(f"the learning-rate warm-up takes {W} of the run's {total} updates (warmup_epochs="
                       f"{config.warmup_epochs} of epochs={config.epochs}): the cosine decay has little room; lower "
                       "warmup_epochs or train longer", stacklevel=2)
