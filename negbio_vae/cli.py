@@ -586,8 +586,10 @@ def _cmd_reconstruct(args) -> int:
     return 0
 
 def _data_hint(e: DataNotFoundError) -> str:
-    "A missing dataset's message on one line, with the command line's ways to provide it."
-    first = str(e).splitlines()[0]
+    "A missing dataset's message on one line: what was looked for, and the command line's ways to provide it."
+    lines = str(e).splitlines()
+    paths = [line.strip() for line in lines[1:] if line.startswith("  ")]        # the paths looked for
+    first = f"{lines[0]} {', '.join(paths)}." if paths else lines[0]
     return (f"{first} Pass --data-root DIR (or set {DATA_ROOT_ENV}=DIR) to the folder that holds it, or add --download "
             "to fetch it (needs internet).")
 
