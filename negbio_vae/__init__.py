@@ -1,5 +1,6 @@
 __version__ = "0.1.0"
 
-# Importing the package registers every model of the book by name (chapter 04 §6a): the COM-Poisson VAE of
-# chapter 04a registers itself as "com_poisson" when its module is imported.
-from . import com_poisson as _com_poisson  # noqa: F401  (registration only)
+# Importing the package registers everything the book defines by name: the closed-form KLs with
+# torch.distributions.kl_divergence (chapters 03 and 04a) and every model with the model registry (chapter 04 §6a;
+# the COM-Poisson VAE of chapter 04a registers itself as "com_poisson" when its module is imported).
+from . import kl as _kl, com_poisson as _com_poisson  # noqa: F401  (registration only)

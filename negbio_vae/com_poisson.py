@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import torch
 import torch.nn as nn
-from torch.distributions import Distribution, constraints
+from torch.distributions import Distribution, constraints, register_kl
 from .distributions import (_HALF, _float_args, _check_int, _check_same_device, _check_sample_shape, _require,
                                       MAX_SAMPLE_ELEMENTS,
                                       positive_finite)
@@ -66,6 +66,9 @@ class ComPoisson(Distribution):
         self.rate, self.nu = rate, nu
         super().__init__(rate.shape, validate_args=validate_args)
         if n_support is None:
+            if torch.jit.is_tracing():
+                raise RuntimeError("ComPoisson sizes its support from `rate` and `nu` on the host, which torch.jit.trace "
+                                   "would freeze at the traced values; pass `n_support` (or use torch.compile)")
             m = float(com_poisson_support(rate.detach(), nu.detach(), validate_args=False).max())   # one host read
             if not m * max(1, rate.numel()) <= MAX_SAMPLE_ELEMENTS:   # also NaN
                 raise ValueError(f"`rate` and `nu` need a support of {m:g} terms for a batch of shape "
@@ -102,15 +105,34 @@ class ComPoisson(Distribution):
         value = value.float() if value.dtype in _HALF else value
         return value * torch.log(self.rate) - self.nu * torch.lgamma(value + 1) - self.log_normalizer
 
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(ComPoisson, _instance)          # a subclass stays a subclass
+        shape = torch.Size(batch_shape)
+        new.rate, new.nu, new.n_support = self.rate.expand(shape), self.nu.expand(shape), self.n_support
+        new.logits, new.log_normalizer = self.logits.expand(*shape, self.n_support), self.log_normalizer.expand(shape)
+        super(ComPoisson, new).__init__(shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
     @torch.no_grad()
     def sample(self, sample_shape=torch.Size()):
-        shape = self._extended_shape(_check_sample_shape(sample_shape))
-        return gsm_counts(self.logits.expand(*shape, self.n_support), 0.0)
+        "Exact samples by inverting the CDF of the truncated pmf: memory ~ batch x (support + samples)."
+        sample_shape = _check_sample_shape(sample_shape, batch_shape=self.batch_shape)
+        cdf = torch.cumsum(self.probs, -1).reshape(-1, self.n_support)             # (B, M), once per call
+        u = torch.rand(cdf.shape[0], math.prod(sample_shape), dtype=cdf.dtype, device=cdf.device) * cdf[:, -1:]
+        z = torch.searchsorted(cdf, u, right=True).clamp_max_(self.n_support - 1)  # #{j : cdf_j <= u}
+        return z.T.reshape(self._extended_shape(sample_shape)).to(self.rate.dtype)
 
     def rsample_relaxed(self, temperature: float, sample_shape=torch.Size()):
-        "Gumbel-softmax relaxed sample over the truncated support (Hitchhiker H.3); exact at temperature 0."
-        shape = self._extended_shape(_check_sample_shape(sample_shape))
-        return gsm_counts(self.logits.expand(*shape, self.n_support), _check_temperature(temperature))
+        "Gumbel-softmax relaxed sample over the truncated support (Hitchhiker H.3); exact samples at temperature 0."
+        tau = _check_temperature(temperature)
+        shape = self._extended_shape(_check_sample_shape(sample_shape, batch_shape=self.batch_shape))
+        if tau == 0: return self.sample(sample_shape)
+        if math.prod(shape) * self.n_support > MAX_SAMPLE_ELEMENTS:
+            raise ValueError(f"`sample_shape` {tuple(sample_shape)}: a relaxed sample needs a softmax over the {self.n_support} "
+                             f"support terms per element, {math.prod(shape) * self.n_support:.3g} in all, above "
+                             f"MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}; draw fewer samples at once")
+        return gsm_counts(self.logits.expand(*shape, self.n_support), tau)
 
 # %% ../nbs/04a_com_poisson.ipynb #b27fe63b
 def kl_com_poisson(q: ComPoisson, p: ComPoisson) -> torch.Tensor:
@@ -126,6 +148,9 @@ def kl_com_poisson(q: ComPoisson, p: ComPoisson) -> torch.Tensor:
     lq = _log_terms(q.rate, q.nu, m) - q.log_normalizer[..., None]
     lp = _log_terms(p.rate, p.nu, m) - p.log_normalizer[..., None]
     return (lq.exp() * (lq - lp)).sum(-1)
+
+@register_kl(ComPoisson, ComPoisson)
+def _kl_com_poisson(q, p): return kl_com_poisson(q, p)   # torch.distributions.kl_divergence finds it
 
 # %% ../nbs/04a_com_poisson.ipynb #49c57ec8
 @register_model("com_poisson")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, numbers
 import torch
 import torch.nn.functional as F
-from torch.distributions import Distribution, Gamma, Poisson, constraints
+from torch.distributions import Distribution, Gamma, Poisson, biject_to, constraints, transform_to, transforms
 from torch.distributions.utils import lazy_property
 
 # %% auto #0
@@ -132,6 +132,18 @@ class _FiniteReal(constraints.Constraint):
     def check(self, value): return torch.isfinite(value)
 
 finite_real = _FiniteReal()
+
+# %% ../nbs/00_distributions.ipynb #e94babe6
+def _open_interval_transform(c: _OpenInterval) -> transforms.Transform:
+    "The bijection from the reals onto the open interval `c`."
+    if c.upper_bound == math.inf:
+        return transforms.ComposeTransform([transforms.ExpTransform(), transforms.AffineTransform(c.lower_bound, 1.0)])
+    return transforms.ComposeTransform([transforms.SigmoidTransform(),
+                                        transforms.AffineTransform(c.lower_bound, c.upper_bound - c.lower_bound)])
+
+for _registry in (biject_to, transform_to):
+    _registry.register(_OpenInterval, _open_interval_transform)
+    _registry.register(_FiniteReal, lambda c: transforms.identity_transform)
 
 # %% ../nbs/00_distributions.ipynb #21229383
 class NegativeBinomial(Distribution):

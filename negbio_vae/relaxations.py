@@ -33,6 +33,13 @@ def _check_tol(tol):
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}")
     return float(tol)
 
+def _refuse_trace(name: str):
+    "RuntimeError under `torch.jit.trace`, for samplers that size their work from the rates on the host."
+    if torch.jit.is_tracing():
+        raise RuntimeError(f"{name} reads the rates on the host to size its work (window, support or arrivals); "
+                           "torch.jit.trace would freeze that size at the traced rates and bias every later call. Use "
+                           "torch.compile (it breaks the graph at the read) or eager mode")
+
 def _prepare_rate(rate, name="rate"):
     "Float tensor (half precision is computed in float32)."
     rate = _as_float_tensor(rate, name)
@@ -154,6 +161,7 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
                 max_arrivals: int = 2**20   # refuse a call that needs more arrivals per element (time ~ M x numel)
                ) -> torch.Tensor:
     "EAT by drawing the first M arrivals: sum over t_m of f((1 - t_m)/tau), differentiable in `rate`."
+    _refuse_trace("eat_arrivals_poisson")
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     _check_indicator(indicator); tol = _check_tol(tol)
     if n_arrivals is not None and _check_int(n_arrivals, "n_arrivals") > _check_int(max_arrivals, "max_arrivals"):
@@ -360,6 +368,7 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
                        clt_points: float = CLT_POINTS # elements expecting more window points use the CLT draw (section 3)
                       ) -> torch.Tensor:
     "Windowed EAT relaxed Poisson sample: only arrivals near t = 1 are drawn; pathwise gradient in `rate`."
+    _refuse_trace("eat_window_poisson")
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     _check_indicator(indicator); tol = _check_tol(tol); chunk_points = _check_int(chunk_points, "chunk_points")
     kernel = _pick_kernel(kernel, rate)
@@ -532,6 +541,7 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
                 max_categories: int = 2**20  # refuse a call that needs a wider support (time ~ width x numel)
                ) -> torch.Tensor:
     "Gumbel-softmax relaxed Poisson sample over a truncated support, differentiable in `rate`."
+    _refuse_trace("gsm_poisson")
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     tol = _check_tol(tol)
     chunk_cells, max_categories = _check_int(chunk_cells, "chunk_cells"), _check_int(max_categories, "max_categories")
@@ -601,7 +611,11 @@ class RelaxedPoisson(Distribution):
     def base_dist(self): return Poisson(self.rate, validate_args=False)
 
     def expand(self, batch_shape, _instance=None):
-        return RelaxedPoisson(self.rate.expand(batch_shape), self.temperature, self.method, self.tol, validate_args=False)
+        new = self._get_checked_instance(RelaxedPoisson, _instance)      # a subclass stays a subclass
+        new.rate, new.temperature, new.method, new.tol = self.rate.expand(batch_shape), self.temperature, self.method, self.tol
+        super(RelaxedPoisson, new).__init__(torch.Size(batch_shape), validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     def rsample(self, sample_shape=torch.Size()):
         rate = self.rate.expand(self._extended_shape(_check_size(sample_shape, self.batch_shape)))
@@ -622,10 +636,11 @@ class RelaxedNegativeBinomial(Distribution):
         super().__init__(self.base_dist.batch_shape, validate_args=False)
 
     def expand(self, batch_shape, _instance=None):
-        new = RelaxedNegativeBinomial.__new__(RelaxedNegativeBinomial)
+        new = self._get_checked_instance(RelaxedNegativeBinomial, _instance)
         new.base_dist = self.base_dist.expand(batch_shape)
         new.temperature, new.method, new.tol = self.temperature, self.method, self.tol
-        Distribution.__init__(new, torch.Size(batch_shape), validate_args=False)
+        super(RelaxedNegativeBinomial, new).__init__(torch.Size(batch_shape), validate_args=False)
+        new._validate_args = self._validate_args
         return new
 
     def rsample(self, sample_shape=torch.Size()):
