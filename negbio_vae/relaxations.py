@@ -590,7 +590,7 @@ def relaxed_nb(r,                      # NB dispersion r > 0
                sample_shape=torch.Size(), tol: float = 1e-4) -> torch.Tensor:
     "Relaxed NB sample: lambda ~ Gamma(r, p/(1-p)) by rsample, then a relaxed Poisson(lambda) step."
     if method not in METHODS: raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
-    nb = NegativeBinomial(r, p, logits=logits)
+    nb = NegativeBinomial(r, p, logits=logits, validate_args=True)    # not torch's global default (torch.compile clears it)
     rate = nb.gamma_rate(_check_size(sample_shape, nb.batch_shape), rsample=True)
     return relaxed_poisson(rate, temperature, method, tol=tol, validate=False)
 
