@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Mutation testing for the export cells of one notebook: do its tests catch plausible bugs?
 
-    python .ci/mutate.py nbs/03_kl.ipynb [--max N] [--seed S] [--timeout 300] [--json out.json] [--list]
+    python .ci/mutate.py nbs/03_kl.ipynb [--max N] [--seed S] [--timeout 300] [--json out.json] [--list] [--cells ID,ID]
 
 Each `#| export` / `#| exports` cell is parsed with `ast` and these mutants are enumerated:
 binary operators `+ <-> -`, `* <-> /` (also in `+=` ...); numeric constants `c -> c+1`, `c -> 2c` (`0 -> 1`,
@@ -313,6 +313,7 @@ def main(argv=None):
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--list", action="store_true", help="only list the mutants that would run")
     ap.add_argument("--keep", help="folder to keep the mutated notebooks in")
+    ap.add_argument("--cells", help="only mutants in these export cells (comma-separated cell ids)")
     a = ap.parse_args(argv)
     import nbformat
     path = Path(a.notebook).resolve()
@@ -324,6 +325,7 @@ def main(argv=None):
     from nbdev.config import get_config
     pkg = get_config(path=path.parent).lib_name
     allm = enumerate_mutants(nb)
+    if a.cells: allm = [m for m in allm if m.cell_id in set(a.cells.split(","))]
     rng = random.Random(a.seed)
     chosen = sorted(rng.sample(allm, min(a.max, len(allm))), key=Mutant.key)
     print(f"{path.name}: {len(allm)} mutants in {len(export_cells(nb))} export cells; "
