@@ -3,17 +3,19 @@
 
     python .ci/browser_check.py [--html _build/html] [--out _build/screenshots] [--nbs nbs] [--pages P ...]
 
-Pages are named by notebook stem (`03_kl` -> 03_kl.html, source nbs/03_kl.ipynb); the default is
-00_distributions, 03_kl, 07_evaluate, 12_reproduce and index. The book folder is served by http.server on a free
+Pages are named by notebook stem (`03_kl` -> 03_kl.html, source nbs/03_kl.ipynb); the default is every page of
+the book (every notebook of nbs/). The book folder is served by http.server on a free
 local port; each page is loaded twice by Chromium (`--headless=new`, every host but 127.0.0.1 made
 unresolvable, so nothing comes from a CDN): once with `--dump-dom` and a probe script that the server
 appends to the page (it waits for MathJax's first typeset and records what the page shows), once
-with `--screenshot` at the page's full height (<OUT>/<page>.png). A page FAILS when it is missing, when
+with `--screenshot` at the page's full height (<OUT>/<page>.png; a page taller than 32,000 px in parts,
+<page>-part<k>.png). A page FAILS when it is missing, when
 MathJax is loaded from a CDN or did not typeset its math (no `mjx-container`, a `.math` element left
 untypeset, a MathJax error, raw `$$`/`\\(`/`\\[` TeX or an unrendered Markdown table in the visible prose), when an <img> does not load
 over HTTP as a PNG/JPEG/SVG that the browser decodes or there are fewer figures than the notebook's
 image outputs and markdown images, when nbdev `#|` directive text, the source of a `#| hide`/`#| echo:
-false` cell, a traceback or an error output is visible. One line per page, exit 1 if any page fails.
+false` cell, a traceback or an error output is visible, and when at 1280 px the page scrolls sideways, the article
+overflows its column, or a table wider than the article is clipped instead of scrolling. One line per page, exit 1 if any page fails.
 Chromium: $CHROMIUM, else the first of chromium, google-chrome, google-chrome-stable, chromium-browser
 on PATH that answers `--version`. Standard library only.
 """
@@ -24,7 +26,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PAGES = ["00_distributions", "03_kl", "07_evaluate", "12_reproduce", "index"]
+def all_pages(nbs: Path) -> list[str]:
+    "Every page of the book: the stems of nbs/*.ipynb (names starting with _ or . excluded), index first."
+    stems = sorted(p.stem for p in nbs.glob("*.ipynb") if not p.name.startswith(("_", ".")))
+    return ["index"] + [s for s in stems if s != "index"]
 WIDTH, MAX_HEIGHT, BUDGET_MS = 1280, 32000, 20000
 PROBE = """<script>(function(){
 function done(state){
@@ -39,7 +44,12 @@ function done(state){
                                             decoded: i.complete && i.naturalWidth > 0}; }),
     outputs: q('.output.traceback, .output.error, .output.stderr, .system-message').map(function(e){
       return {cls: e.className, text: e.innerText.slice(0, 300)}; }),
-    text: document.body.innerText, prose: prose.join(' ')};
+    text: document.body.innerText, prose: prose.join(' '),
+    overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    article: (function(a){ return a ? a.scrollWidth - a.clientWidth : 0; })(document.querySelector('.bd-article')),
+    clipped: q('.bd-article table').filter(function(t){ var o = getComputedStyle(t).overflowX;
+      return t.scrollWidth > t.clientWidth + 1 && o !== 'auto' && o !== 'scroll'; }).map(function(t){
+      return (t.innerText || '').slice(0, 60); })};
   var p = document.createElement('script'); p.type = 'application/json'; p.id = 'bc-probe';
   p.textContent = JSON.stringify(r).replace(/</g, '\\\\u003c'); document.body.appendChild(p);
 }
@@ -51,14 +61,16 @@ addEventListener('load', function(){
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    "Serves the book; `page.html?bc-probe` is the page with PROBE appended to its body."
+    "Serves the book; `page.html?bc-probe` is the page with PROBE appended to its body, `?bc-scroll=Y` shifted up Y px."
     def do_GET(self):
         path, _, query = self.path.partition("?")
         f = Path(self.translate_path(path))
-        if query != "bc-probe" or not f.is_file(): return super().do_GET()
+        if not (query == "bc-probe" or query.startswith("bc-scroll=")) or not f.is_file(): return super().do_GET()
+        script = PROBE if query == "bc-probe" else (      # part k of a tall page: the page shifted up by Y px
+            "<style>html { transform: translateY(-%dpx); }</style>" % int(query[10:]))
         body = f.read_text(encoding="utf-8")
         i = body.rfind("</body>")
-        body = (body[:i] + PROBE + body[i:] if i >= 0 else body + PROBE).encode("utf-8")
+        body = (body[:i] + script + body[i:] if i >= 0 else body + script).encode("utf-8")
         self.send_response(200); self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
 
@@ -78,7 +90,7 @@ def find_chromium() -> str | None:
 def chromium(exe: str, *args: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="bc-chromium-") as profile:
         cmd = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-               "--hide-scrollbars", "--force-device-scale-factor=1", f"--user-data-dir={profile}",
+               "--force-device-scale-factor=1", f"--user-data-dir={profile}",
                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",   # offline: CDNs do not resolve
                f"--virtual-time-budget={BUDGET_MS}", *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
@@ -194,13 +206,23 @@ def check_page(exe: str, base: str, name: str, nbs: Path, out: Path) -> tuple[li
         if "stderr" in o["cls"].split() and not re.search(r"\w*(Error|Exception)\b", o["text"]): continue
         fails.append(f"error output shown ({o['cls']}): {o['text'].strip().splitlines()[0][:100] if o['text'].strip() else ''!r}")
 
-    shot = out / f"{name}.png"
-    height = max(600, min(MAX_HEIGHT, int(probe["height"]) + 40))
-    shot.unlink(missing_ok=True)
-    r = chromium(exe, f"--window-size={WIDTH},{height}", f"--screenshot={shot}", url)
-    if not shot.is_file() or shot.stat().st_size == 0:
-        fails.append(f"no screenshot (chromium exit {r.returncode}): {r.stderr.strip()[-300:]}")
-    return fails, probe["mjx"], f"{n_ok}/{facts['figures']}", str(shot)
+    if probe["overflow"] > 1: fails.append(f"the page scrolls sideways at {WIDTH} px ({probe['overflow']} px too wide)")
+    if probe["article"] > 1: fails.append(f"the article overflows its column by {probe['article']} px")
+    for t in probe["clipped"]: fails.append(f"a table wider than the article is clipped, not scrollable: {t!r}")
+
+    total = int(probe["height"]) + 40                   # pages taller than MAX_HEIGHT: screenshots in parts
+    parts = max(1, -(-total // MAX_HEIGHT))
+    shots = []
+    for k in range(parts):
+        shot = out / (f"{name}.png" if parts == 1 else f"{name}-part{k + 1}.png")
+        height = max(600, min(MAX_HEIGHT, total - k * MAX_HEIGHT))
+        shot.unlink(missing_ok=True)
+        r = chromium(exe, f"--window-size={WIDTH},{height}", f"--screenshot={shot}",
+                     url if k == 0 else f"{url}?bc-scroll={k * MAX_HEIGHT}")
+        if not shot.is_file() or shot.stat().st_size == 0:
+            fails.append(f"no screenshot {shot.name} (chromium exit {r.returncode}): {r.stderr.strip()[-300:]}")
+        shots.append(str(shot))
+    return fails, probe["mjx"], f"{n_ok}/{facts['figures']}", shots[0] + (f" (+{parts - 1} parts)" if parts > 1 else "")
 
 
 def main(argv=None) -> int:
@@ -208,8 +230,9 @@ def main(argv=None) -> int:
     ap.add_argument("--html", default=str(ROOT / "_build" / "html"), help="the built book (default: _build/html)")
     ap.add_argument("--out", default=str(ROOT / "_build" / "screenshots"), help="screenshot folder (default: _build/screenshots)")
     ap.add_argument("--nbs", default=str(ROOT / "nbs"), help="the notebooks the pages come from (default: nbs)")
-    ap.add_argument("--pages", nargs="+", default=DEFAULT_PAGES, help="page names (notebook stems); default: %(default)s")
+    ap.add_argument("--pages", nargs="+", help="page names (notebook stems); default: every notebook of nbs/")
     args = ap.parse_args(argv)
+    args.pages = args.pages or all_pages(Path(args.nbs))
     t0 = time.time()
     exe = find_chromium()
     if not exe:
