@@ -13,17 +13,16 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 from .distributions import overdispersion_index, _check_int, _check_number, _require
-from .models import dead_neuron_ratio
 from .relaxations import MAX_SAMPLE_ELEMENTS
 from .data import data_root
 from .train import load_weights, resolve_device
 
 # %% auto #0
 __all__ = ['MAX_REPEATS', 'FIDELITY_WEIGHTS', 'FID_TORCHSCRIPT', 'INCEPTION_FEATURES', 'GENERATION_METRICS', 'ssim_per_image',
-           'latent_odi', 'batch_odi', 'evaluate', 'to_uint8_rgb', 'inception_weights', 'inception', 'extract_features',
-           'feature_metrics', 'generation_metrics', 'representations', 'Score', 'probe_accuracy', 'knn_accuracy',
-           'balanced_splits', 'shattering_dim', 'image_grid', 'reconstruction_grid', 'model_samples', 'sample_grid',
-           'tsne_embedding', 'tsne_figure']
+           'latent_odi', 'batch_odi', 'dead_neuron_ratio', 'evaluate', 'to_uint8_rgb', 'inception_weights', 'inception',
+           'extract_features', 'feature_metrics', 'generation_metrics', 'representations', 'Score', 'probe_accuracy',
+           'knn_accuracy', 'balanced_splits', 'shattering_dim', 'image_grid', 'reconstruction_grid', 'model_samples',
+           'sample_grid', 'tsne_embedding', 'tsne_figure']
 
 # %% ../nbs/07_evaluate.ipynb #8f755f57
 MAX_REPEATS = 10_000   # random splits or KID subsets: more are refused (each costs a fit or a kernel matrix)
@@ -135,6 +134,19 @@ def batch_odi(model: nn.Module,       # a model with the shared interface
     per, active = overdispersion_index(z, dim=0), z.mean(0) > 0
     return per[active].mean().item() if active.any() else None
 
+
+# %% ../nbs/07_evaluate.ipynb #c42a831e
+def dead_neuron_ratio(kl: torch.Tensor,       # (N, K) per-latent KLs over N images
+                      threshold: float = 0.01 # nats: a latent whose mean KL is below this is 'dead'
+                     ) -> float:
+    "DNR (NegBio App. D): fraction of latents whose KL, averaged over the images, is below `threshold`."
+    if not isinstance(kl, torch.Tensor) or not kl.is_floating_point():
+        raise ValueError("`kl` must be a floating-point tensor")
+    if kl.dim() != 2 or kl.numel() == 0:
+        raise ValueError(f"`kl` must have shape (N, K) with N, K >= 1, got {tuple(kl.shape)}")
+    threshold = _check_number(threshold, "threshold", 0)
+    _require(torch.isfinite(kl), kl, "kl", "finite")   # negative entries are allowed: MC KL estimates can be < 0
+    return (kl.mean(0) < threshold).float().mean().item()
 
 # %% ../nbs/07_evaluate.ipynb #336caed1
 @torch.no_grad()

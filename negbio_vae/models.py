@@ -19,7 +19,7 @@ from .kl import kl_poisson, kl_nb_mc
 # %% auto #0
 __all__ = ['ARCHS', 'MAX_PARAMETERS', 'RELAXATIONS', 'MODELS', 'ResDense', 'make_encoder', 'make_decoder', 'VAEOutput', 'VAE',
            'GaussianVAE', 'LaplaceVAE', 'CategoricalVAE', 'PoissonVAE', 'NegBioVAE', 'register_model', 'model_variants',
-           'build_model', 'dead_neuron_ratio']
+           'build_model']
 
 # %% ../nbs/04_models.ipynb #66bdf0ab
 ARCHS = ("linear", "mlp", "conv")
@@ -361,16 +361,3 @@ def build_model(name: str,                  # a key of `MODELS`
         raise ValueError(f"`variant` must be one of {variants} or None, got {variant!r}")
     return MODELS[name].variant(variant, **kwargs)
 
-
-# %% ../nbs/04_models.ipynb #c42a831e
-def dead_neuron_ratio(kl: torch.Tensor,       # (N, K) per-latent KLs over N images
-                      threshold: float = 0.01 # nats: a latent whose mean KL is below this is 'dead'
-                     ) -> float:
-    "DNR (NegBio App. D): fraction of latents whose KL, averaged over the images, is below `threshold`."
-    if not isinstance(kl, torch.Tensor) or not kl.is_floating_point():
-        raise ValueError("`kl` must be a floating-point tensor")
-    if kl.dim() != 2 or kl.numel() == 0:
-        raise ValueError(f"`kl` must have shape (N, K) with N, K >= 1, got {tuple(kl.shape)}")
-    threshold = _check_number(threshold, "threshold", 0)
-    _require(torch.isfinite(kl), kl, "kl", "finite")   # negative entries are allowed: MC KL estimates can be < 0
-    return (kl.mean(0) < threshold).float().mean().item()
