@@ -28,7 +28,7 @@ __all__ = ['DATA_ROOT_ENV', 'DATASETS', 'DIGITS_N_TRAIN', 'CIFAR16_NPZ', 'CELEBA
            'SKIMAGE_IMAGES', 'VANHATEREN_GLOBS', 'data_root', 'DataNotFoundError', 'DataCorruptError', 'DatasetInfo',
            'dataset_info', 'get_dataset', 'ImageTensorDataset', 'block_sum', 'whitening_filter', 'whiten', 'lcn_window',
            'local_contrast_normalize', 'natural_images', 'radial_power_spectrum', 'plot_whitening', 'zscore',
-           'sample_patches', 'show_examples', 'make_loader']
+           'sample_patches', 'show_examples', 'make_loader', 'batch_images']
 
 # %% ../nbs/05_data.ipynb #c7b36a82
 DATA_ROOT_ENV = "NEGBIO_DATA"  # environment variable naming the default data root
@@ -658,3 +658,8 @@ def make_loader(dataset: Dataset,          # e.g. from `get_dataset`
         raise ValueError(f"`seed` must be an int, got {seed!r}")
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=num_workers,
                       generator=torch.Generator().manual_seed(seed), **kwargs)
+
+# %% ../nbs/05_data.ipynb #13416ddc
+def batch_images(batch):
+    "The images of a batch: `batch[0]` of an (images, labels) tuple or list, else the batch itself."
+    return batch[0] if isinstance(batch, (tuple, list)) else batch

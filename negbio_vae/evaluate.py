@@ -14,15 +14,15 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from .distributions import overdispersion_index, _check_int, _check_number, _require
 from .relaxations import MAX_SAMPLE_ELEMENTS
-from .data import data_root
+from .data import batch_images, data_root
 from .train import load_weights, resolve_device
 
 # %% auto #0
-__all__ = ['MAX_REPEATS', 'FIDELITY_WEIGHTS', 'FID_TORCHSCRIPT', 'INCEPTION_FEATURES', 'GENERATION_METRICS', 'ssim_per_image',
-           'latent_odi', 'batch_odi', 'dead_neuron_ratio', 'evaluate', 'to_uint8_rgb', 'inception_weights', 'inception',
-           'extract_features', 'feature_metrics', 'generation_metrics', 'representations', 'Score', 'probe_accuracy',
-           'knn_accuracy', 'balanced_splits', 'shattering_dim', 'image_grid', 'reconstruction_grid', 'model_samples',
-           'sample_grid', 'tsne_embedding', 'tsne_figure']
+__all__ = ['MAX_REPEATS', 'FIDELITY_WEIGHTS', 'FID_TORCHSCRIPT', 'INCEPTION_FEATURES', 'GENERATION_METRICS', 'model_device',
+           'fork_rng', 'ssim_per_image', 'latent_odi', 'batch_odi', 'dead_neuron_ratio', 'evaluate', 'to_uint8_rgb',
+           'inception_weights', 'inception', 'extract_features', 'feature_metrics', 'generation_metrics',
+           'representations', 'Score', 'probe_accuracy', 'knn_accuracy', 'balanced_splits', 'shattering_dim',
+           'image_grid', 'reconstruction_grid', 'model_samples', 'sample_grid', 'tsne_embedding', 'tsne_figure']
 
 # %% ../nbs/07_evaluate.ipynb #8f755f57
 MAX_REPEATS = 10_000   # random splits or KID subsets: more are refused (each costs a fit or a kernel matrix)
@@ -33,15 +33,13 @@ def _need(ok: bool, name: str, value, allowed: str):
 
 def _is_int(v, lo=None): return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and (lo is None or v >= lo)
 
-def _model_device(model, device=None) -> torch.device:
+def model_device(model, device=None) -> torch.device:
     "`device` if given (checked by `resolve_device`), else the device of the model's first parameter (else CPU)."
     if device is not None: return resolve_device(device)
     p = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
     return p.device if p is not None else torch.device("cpu")
 
-def _images(batch): return batch[0] if isinstance(batch, (tuple, list)) else batch
-
-def _fork_rng(device: torch.device):
+def fork_rng(device: torch.device):
     "A forked RNG scope covering the CPU and, on CUDA, the model's GPU."
     return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
@@ -55,7 +53,7 @@ def _check_dataset(dataset, name: str = "dataset"):
     _need(hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__") and not isinstance(dataset, (str, bytes)),
           name, type(dataset).__name__, "a Dataset (len and indexing) of images or (image, label) pairs")
     _need(len(dataset) >= 1, name, len(dataset), "a non-empty dataset (length >= 1)")
-    x = _images(dataset[0])
+    x = batch_images(dataset[0])
     _need(isinstance(x, torch.Tensor) and x.dim() == 3 and x.is_floating_point(), name,
           getattr(x, "shape", type(x).__name__), "a Dataset of float images (C, H, W) or (image, label) pairs")
 
@@ -122,12 +120,12 @@ def batch_odi(model: nn.Module,       # a model with the shared interface
     _check_size(n_samples, len(x) * getattr(model, "n_latents", 1), "n_samples")
     _require(torch.isfinite(x), x, "x", "finite")
     if not model.is_discrete: return None
-    device = _model_device(model)
+    device = model_device(model)
     p = next(iter(model.parameters()), None)
     x = x.to(device, p.dtype if p is not None and p.is_floating_point() else x.dtype)   # e.g. half images: model dtype
     was_training = model.training
     model.eval()
-    with _fork_rng(device):
+    with fork_rng(device):
         torch.manual_seed(seed)
         z = model.rsample(model.encode(x), 0.0, n_samples).reshape(n_samples, x.shape[0], -1).double()
     model.train(was_training)
@@ -173,19 +171,19 @@ def evaluate(model: nn.Module,           # a model with the shared interface of 
     if data_range is not None: data_range = _check_range(data_range)
     _check_dataset(dataset)
     _check_size(odi_samples, min(odi_batch_size, len(dataset)) * getattr(model, "n_latents", 1), "odi_samples")
-    device = _model_device(model, device)
-    D, hw = _images(dataset[0]).numel(), _images(dataset[0]).shape[-2:]
+    device = model_device(model, device)
+    D, hw = batch_images(dataset[0]).numel(), batch_images(dataset[0]).shape[-2:]
     L = data_range[1] - data_range[0] if data_range is not None and min(hw) >= 6 else None     # SSIM needs 6x6 images
-    first = torch.stack([_images(dataset[i]) for i in range(min(odi_batch_size, len(dataset)))]) if odi_batch_size else None
+    first = torch.stack([batch_images(dataset[i]) for i in range(min(odi_batch_size, len(dataset)))]) if odi_batch_size else None
     was_training = model.training
     model.to(device).eval()
     acc = torch.zeros(4, dtype=torch.float64, device=device)        # sums of SSE, SSIM, ELBO, KL: synced once, at the end
     zs, kls, n = [], [], 0
-    with _fork_rng(device):
+    with fork_rng(device):
         torch.manual_seed(seed)
         for batch in tqdm(DataLoader(dataset, batch_size=batch_size, shuffle=False), desc="evaluate", unit="batch",
                           disable=None if progress is None else not progress, leave=False, file=sys.stderr):
-            x = _images(batch).to(device)
+            x = batch_images(batch).to(device)
             out = model(x)
             ssim = _ssim(x, out.recon, L).sum() if L else acc.new_zeros(())
             acc += torch.stack([(out.recon - x).double().pow(2).sum(), ssim, out.elbo.double().sum(), out.kl.double().sum()])
@@ -339,7 +337,7 @@ def extract_features(images: torch.Tensor,        # (N, C, H, W): float in `data
     _need(isinstance(images, torch.Tensor) and len(images) >= 1, "images", type(images).__name__, "a non-empty tensor (N, C, H, W)")
     data_range = _check_images(images, data_range)
     _check_module(extractor, "extractor")
-    device = _model_device(extractor, device)
+    device = model_device(extractor, device)
     extractor.to(device)
     outs = []
     for i in tqdm(range(0, len(images), batch_size), desc="features", unit="batch", disable=None if progress is None else not progress,
@@ -469,13 +467,13 @@ def representations(model: nn.Module,          # a model with the shared interfa
     _check_module(model, "model", ("representation",))
     _check_dataset(dataset)
     _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
-    device = _model_device(model, device)
+    device = model_device(model, device)
     was_training = model.training
     model.to(device).eval()
     feats, labels = [], []
     for batch in tqdm(DataLoader(dataset, batch_size=batch_size, shuffle=False), desc="representations", unit="batch",
                       disable=None if progress is None else not progress, leave=False, file=sys.stderr):
-        feats.append(model.representation(_images(batch).to(device)).double().cpu())
+        feats.append(model.representation(batch_images(batch).to(device)).double().cpu())
         if isinstance(batch, (tuple, list)) and len(batch) > 1: labels.append(torch.as_tensor(batch[1]))
     model.train(was_training)
     return torch.cat(feats), (torch.cat(labels) if labels else None)
@@ -665,10 +663,10 @@ def model_samples(model: nn.Module,       # a model with the shared interface (`
     _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
     _check_module(model, "model", ("sample",))
     _check_size(n, math.prod(getattr(model, "image_shape", (1,))), "n")
-    device = _model_device(model, device)
+    device = model_device(model, device)
     was_training = model.training
     model.to(device).eval()
-    with _fork_rng(device):
+    with fork_rng(device):
         torch.manual_seed(seed)
         out = torch.cat([model.sample(min(batch_size, n - i)).cpu() for i in range(0, n, batch_size)])
     model.train(was_training)

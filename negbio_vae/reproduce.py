@@ -18,7 +18,8 @@ from .data import data_root, dataset_info, get_dataset
 from .train import TrainConfig, atomic_write, fit, load_weights, resolve_device
 from .evaluate import (evaluate, extract_features, feature_metrics, inception, inception_weights, probe_accuracy,
                                  representations, shattering_dim)
-from .evaluate import _fork_rng, _images, _model_device   # the device and RNG conventions of chapter 07
+from .evaluate import fork_rng, model_device   # the device and RNG conventions of chapter 07
+from .data import batch_images
 
 # %% auto #0
 __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', 'PAPER_TAB2', 'PAPER_TAB3', 'PAPER_TAB5_K256',
@@ -165,13 +166,13 @@ def inception_score_network(root=None, weights=None) -> tuple[nn.Module, str]:
 @torch.no_grad()
 def reconstructions(model, dataset, seed: int = 0, batch_size: int = 500, device=None) -> torch.Tensor:
     "Eval-mode (exact-sample) reconstructions of every image of `dataset`, on the CPU."
-    device = _model_device(model, device)
+    device = model_device(model, device)
     was = model.training; model.eval()
     out = []
-    with _fork_rng(device):
+    with fork_rng(device):
         torch.manual_seed(seed)
         for b in DataLoader(dataset, batch_size=batch_size):
-            out.append(model(_images(b).to(device)).recon.cpu())
+            out.append(model(batch_images(b).to(device)).recon.cpu())
     model.train(was)
     return torch.cat(out)
 

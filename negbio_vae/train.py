@@ -15,6 +15,7 @@ from typing import NamedTuple
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 from .distributions import MAX_SAMPLE_ELEMENTS, _check_int, _check_number
+from .data import batch_images
 
 # %% auto #0
 __all__ = ['TAU_SCHEDULES', 'TERMS', 'WATCHED', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'RunLength',
@@ -338,7 +339,7 @@ def _epoch_batches(loader, sampler, epoch, start):
     if hasattr(loader.sampler, "set_epoch"): loader.sampler.set_epoch(epoch)
     return itertools.islice(iter(loader), start, None)
 
-def _images(batch): return batch[0] if isinstance(batch, (tuple, list)) else batch
+
 
 # %% ../nbs/06_train.ipynb #deda2241
 def _make_optimizer(params, cfg):
@@ -419,7 +420,7 @@ def _validate(model, loader, device, beta, tau, seed, epoch, world) -> dict:
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(_stream_seed(seed, epoch, 1))
         for batch in loader:
-            x = _images(batch).to(device, non_blocking=True)
+            x = batch_images(batch).to(device, non_blocking=True)
             out = model(x, temperature=tau, beta=beta)
             n = x.shape[0]
             sums += torch.stack([out.loss * n, out.recon_loss * n, out.kl_loss * n, torch.tensor(float(n), device=device)]).double()
@@ -548,7 +549,7 @@ def _run(net, raw, params, opt, sched, scaler, loader, sampler, val_loader, st, 
             for batch in _epoch_batches(loader, sampler, st.epoch, st.pos):
                 tau = temperature_at(st.step, T, cfg.tau_start, cfg.tau_end, cfg.tau_anneal_frac, cfg.tau_schedule)
                 beta = beta_at(st.step, beta_target, B)
-                x = _images(batch).to(device, non_blocking=True)
+                x = batch_images(batch).to(device, non_blocking=True)
                 try: terms = _train_step(net, params, opt, sched, scaler, x, tau, beta, cfg)
                 except Exception as e:
                     err = _stop_for(e, watch, x, params, st.step + 1, world, ckpt if last_ckpt is not None else None, last_ckpt)
