@@ -21,16 +21,16 @@ from .distributions import _check_choice, _check_choices, _check_dtype_device, _
 
 
 # %% auto #0
-__all__ = ['ESTIMATORS', 'BASELINES', 'METRICS', 'DEFAULT_ESTIMATORS', 'TEST_FUNCTIONS', 'recon_loss_exact', 'recon_grad_exact',
-           'recon_hessian_exact', 'hessian_quadratic', 'relaxed_loss_exact', 'relaxed_grad_exact', 'pathwise_grad',
-           'score_grad', 'gradient_samples', 'GradientMetrics', 'gradient_metrics', 'descent_terms', 'LinearPVAE',
-           'PVAEConfig', 'PVAEResult', 'exact_elbo', 'train_linear_pvae', 'GradientSweep', 'gradient_sweep',
-           'plot_gradient_quality', 'plot_gradient_rates', 'plot_raw_bias_variance', 'poisson_expectation_grad',
-           'relaxed_grad_samples', 'TemperatureStudy', 'optimal_temperature_study', 'plot_optimal_temperature',
-           'plot_elbo_vs_tau', 'plot_dictionaries']
+__all__ = ['ESTIMATORS', 'BASELINES', 'METRICS', 'DEFAULT_ESTIMATORS', 'TEST_FUNCTIONS', 'check_linear', 'recon_loss_exact',
+           'recon_grad_exact', 'recon_hessian_exact', 'hessian_quadratic', 'check_direction', 'relaxed_loss_exact',
+           'relaxed_grad_exact', 'pathwise_grad', 'score_grad', 'gradient_samples', 'check_samples', 'GradientMetrics',
+           'gradient_metrics', 'descent_terms', 'LinearPVAE', 'PVAEConfig', 'PVAEResult', 'exact_elbo',
+           'train_linear_pvae', 'GradientSweep', 'gradient_sweep', 'plot_gradient_quality', 'plot_gradient_rates',
+           'plot_raw_bias_variance', 'poisson_expectation_grad', 'relaxed_grad_samples', 'TemperatureStudy',
+           'optimal_temperature_study', 'plot_optimal_temperature', 'plot_elbo_vs_tau', 'plot_dictionaries']
 
 # %% ../nbs/08_gradients.ipynb #876b22ac
-def _check_linear(u, x, phi):
+def check_linear(u, x, phi):
     "Validate the linear P-VAE arguments (finite floating tensors on one device); return them in one floating dtype."
     for name, t in (("u", u), ("x", x), ("phi", phi)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
@@ -56,7 +56,7 @@ def recon_loss_exact(u: torch.Tensor,   # (..., K) log-rates
                      phi: torch.Tensor  # (M, K) decoder dictionary
                     ) -> torch.Tensor:
     "Exact E_{z ~ Poi(e^u)} ||x - Phi z||^2 = ||x - Phi lambda||^2 + lambda^T d (Hitchhiker Eq. 59), shape (...)."
-    return _recon_loss(*_check_linear(u, x, phi))
+    return _recon_loss(*check_linear(u, x, phi))
 
 # %% ../nbs/08_gradients.ipynb #cd3ab465
 def _recon_grad(u, x, phi):
@@ -65,12 +65,12 @@ def _recon_grad(u, x, phi):
 
 def recon_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     "Exact gradient g = lambda * (2 Phi^T (Phi lambda - x) + d) of Eq. 59 w.r.t. the log-rates u (Hitchhiker Eq. 64)."
-    return _recon_grad(*_check_linear(u, x, phi))
+    return _recon_grad(*check_linear(u, x, phi))
 
 # %% ../nbs/08_gradients.ipynb #10ae13db
 def recon_hessian_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
     "Exact Hessian H = diag(g) + 2 Lambda Phi^T Phi Lambda (Hitchhiker Eq. 69), shape (..., K, K): small K only."
-    u, x, phi = _check_linear(u, x, phi)
+    u, x, phi = check_linear(u, x, phi)
     phi_lam = u.exp()[..., None, :] * phi            # Phi Lambda, (..., M, K)
     return torch.diag_embed(_recon_grad(u, x, phi)) + 2 * phi_lam.transpose(-1, -2) @ phi_lam
 
@@ -80,10 +80,10 @@ def hessian_quadratic(v: torch.Tensor,             # (..., K) vectors, broadcast
                       grad: torch.Tensor | None = None  # the exact gradient g, if already computed
                      ) -> torch.Tensor:
     "v^T H v per item without forming H: sum_k g_k v_k^2 + 2 ||Phi (lambda * v)||^2 (Hitchhiker Eqs. 64, 69)."
-    u, x, phi = _check_linear(u, x, phi)
-    return _quadratic(_check_direction(v, u, x, phi), u, phi, _recon_grad(u, x, phi) if grad is None else grad)
+    u, x, phi = check_linear(u, x, phi)
+    return _quadratic(check_direction(v, u, x, phi), u, phi, _recon_grad(u, x, phi) if grad is None else grad)
 
-def _check_direction(v, u, x, phi, name="v"):
+def check_direction(v, u, x, phi, name="v"):
     "`v` as a finite floating tensor (..., K) in u's dtype whose batch broadcasts against that of `u` and `x`."
     K = phi.shape[1]
     if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() < 1 or v.shape[-1] != K:
@@ -106,7 +106,7 @@ def relaxed_loss_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                        indicator: str = "cubic"   # EAT soft indicator: 'cubic' or 'sigmoid'
                       ) -> torch.Tensor:
     "Expected relaxed loss E||x - Phi z~||^2 = ||x - c Phi lambda||^2 + v lambda^T d under EAT (Campbell's c, v)."
-    u, x, phi = _check_linear(u, x, phi)
+    u, x, phi = check_linear(u, x, phi)
     c, v = _campbell(temperature, indicator)
     lam = u.exp()
     return (c * lam @ phi.T - x).pow(2).sum(-1) + v * lam @ phi.pow(2).sum(0)
@@ -123,7 +123,7 @@ def _check_positive(value, name):
 def relaxed_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                        temperature: float, indicator: str = "cubic") -> torch.Tensor:
     "Mean of the EAT pathwise gradient: lambda * (2c Phi^T (c Phi lambda - x) + v d) (Eq. 58 with Campbell's c, v)."
-    u, x, phi = _check_linear(u, x, phi)
+    u, x, phi = check_linear(u, x, phi)
     c, v = _campbell(temperature, indicator)
     lam = u.exp()
     return lam * (2 * c * (c * lam @ phi.T - x) @ phi + v * phi.pow(2).sum(0))
@@ -146,7 +146,7 @@ def pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                   upper_bound=None               # None (adaptive), 'papers' (Eq. 79) or an int M
                  ) -> torch.Tensor:
     "S pathwise estimates grad_u ||x - Phi z~||^2, z~ a relaxed Poi(e^u) sample (Hitchhiker Eq. 15): (S, ..., K)."
-    u, x, phi = _check_linear(u, x, phi)
+    u, x, phi = check_linear(u, x, phi)
     tau, S = _check_positive(temperature, "temperature"), _check_int(n_samples, "n_samples")
     _check_choice(method, "method", METHODS)
     if not (upper_bound is None or upper_bound == "papers"): _check_int(upper_bound, "upper_bound")
@@ -173,7 +173,7 @@ def score_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                baseline: str = "loo"     # 'loo' (unbiased), 'mean', 'batch' (papers, biased) or 'none'
               ) -> torch.Tensor:
     "S score-function estimates (f(z_s) - b_s)(z_s - lambda) of grad_u E||x - Phi z||^2 (Hitchhiker Eq. 14): (S, ..., K)."
-    u, x, phi = _check_linear(u, x, phi)
+    u, x, phi = check_linear(u, x, phi)
     _check_choice(baseline, "baseline", BASELINES)
     S = _check_int(n_samples, "n_samples", 2 if baseline == "loo" else 1)
     shape = (S,) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
@@ -198,7 +198,7 @@ def gradient_samples(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
     return pathwise_grad(u, x, phi, temperature, estimator, n_samples, upper_bound)
 
 # %% ../nbs/08_gradients.ipynb #b212c296
-def _check_samples(samples, g):
+def check_samples(samples, g):
     "(S, samples in g's dtype) after checking that `samples` is finite, (S, *g.shape) with S >= 2."
     if not isinstance(samples, torch.Tensor) or samples.dim() != g.dim() + 1 or samples.shape[1:] != g.shape or samples.shape[0] < 2:
         raise ValueError(f"`samples` must have shape (S, {', '.join(map(str, g.shape))}) with S >= 2 "
@@ -231,9 +231,9 @@ class GradientMetrics:
 def gradient_metrics(samples: torch.Tensor,   # (S, ..., K) gradient estimates, S >= 2
                      u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor) -> GradientMetrics:
     "CosMean, CosSample, normalized Bias/NoiseEnergy and raw bias/variance per item, without forming any Hessian."
-    u, x, phi = _check_linear(u, x, phi)
+    u, x, phi = check_linear(u, x, phi)
     g = _recon_grad(u, x, phi)
-    S, samples = _check_samples(samples, g)
+    S, samples = check_samples(samples, g)
     mean = samples.mean(0)
     b, eps = mean - g, samples - mean
     signal, bias = _quadratic(g, u, phi, g), _quadratic(b, u, phi, g)
@@ -250,9 +250,9 @@ def descent_terms(samples: torch.Tensor, u: torch.Tensor, x: torch.Tensor, phi: 
                  ) -> dict:
     "The six terms (B,) of the expected one-step loss change (Hitchhiker Eq. 78, cross term with eta^2) from samples."
     eta = _check_positive(lr, "lr")
-    u, x, phi = _check_linear(u, x, phi)
+    u, x, phi = check_linear(u, x, phi)
     g = _recon_grad(u, x, phi)
-    S, samples = _check_samples(samples, g)
+    S, samples = check_samples(samples, g)
     b = samples.mean(0) - g
     q = lambda v, w=None: (g * v * (v if w is None else w)).sum(-1) + 2 * (((u.exp() * v) @ phi.T) * ((u.exp() * (v if w is None else w)) @ phi.T)).sum(-1)
     noise = q(samples - samples.mean(0)).sum(0) / S          # biased covariance: the terms then add up exactly
@@ -431,7 +431,7 @@ def gradient_sweep(phi: torch.Tensor,            # (M, K) dictionary of a traine
         if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.dim() != 2:
             got = f"{t.dtype} tensor of shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
             raise ValueError(f"`{name}` must be a 2-D floating-point tensor, got {got}")
-    u0, x, phi = _check_linear(torch.zeros(x.shape[0], phi.shape[1], dtype=x.dtype, device=x.device), x, phi)
+    u0, x, phi = check_linear(torch.zeros(x.shape[0], phi.shape[1], dtype=x.dtype, device=x.device), x, phi)
     ok = estimators is None or isinstance(estimators, dict) and all(isinstance(v, dict) for v in estimators.values())
     if not ok:
         raise ValueError(f"`estimators` must be a dict label -> gradient_samples keyword arguments, got {estimators!r}")

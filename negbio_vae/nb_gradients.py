@@ -13,7 +13,7 @@ from .distributions import _check_dtype_device
 from .relaxations import relaxed_nb, gsm_counts
 from .nb_moments import relaxed_nb_mean, relaxed_nb_variance
 from .kl import kl_nb_ds
-from .gradients import GradientMetrics, _check_direction, _check_linear, _check_samples
+from .gradients import GradientMetrics, check_direction, check_linear, check_samples
 from .distributions import _check_choice, _check_choices, _check_values
 
 # %% auto #0
@@ -24,7 +24,7 @@ __all__ = ['NB_ESTIMATORS', 'nb_recon_loss_exact', 'nb_recon_grad_exact', 'nb_he
 # %% ../nbs/08a_nb_gradients.ipynb #f1b08e4c
 def _check_nb_linear(u, x, phi, r):
     "Validate the linear NB-VAE arguments (chapter 08's checks plus `r`); return them in one floating dtype."
-    u, x, phi = _check_linear(u, x, phi)
+    u, x, phi = check_linear(u, x, phi)
     return u, x, phi, _check_like_u(r, "r", u, positive=True)
 
 def _check_like_u(value, name, u, positive=False):
@@ -73,7 +73,7 @@ def nb_hessian_quadratic(v: torch.Tensor,   # (..., K) directions
                          u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r) -> torch.Tensor:
     "v^T H v of the exact NB reconstruction loss's Hessian in u, per item, without forming H."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
-    return _nb_quadratic(_check_direction(v, u, x, phi), u, phi, r, _nb_grad(u, x, phi, r))
+    return _nb_quadratic(check_direction(v, u, x, phi), u, phi, r, _nb_grad(u, x, phi, r))
 
 # %% ../nbs/08a_nb_gradients.ipynb #eba404d8
 def nb_elbo_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r,
@@ -146,7 +146,7 @@ def nb_gradient_metrics(samples: torch.Tensor,   # (S, ..., K) gradient estimate
     "Chapter 08's GradientMetrics for NB latents, with g* and H of the exact NB loss in u."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
     g = _nb_grad(u, x, phi, r)
-    S, samples = _check_samples(samples, g)
+    S, samples = check_samples(samples, g)
     mean = samples.mean(0)
     b, eps = mean - g, samples - mean
     q = lambda v: _nb_quadratic(v, u, phi, r, g)
