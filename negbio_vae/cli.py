@@ -149,9 +149,10 @@ COLLAPSE_DNR = 0.9  # a run whose dead-neuron ratio reaches this is reported as 
 def _warn_collapse(metrics: dict, s: dict):
     "Warn when most latents carry no information (DNR >= COLLAPSE_DNR): the run 'trained' but learned little."
     if metrics.get("dnr") is not None and metrics["dnr"] >= COLLAPSE_DNR:
-        warnings.warn(f"{metrics['dnr']:.0%} of the {s['latents']} latents carry no information (DNR {metrics['dnr']:.2f}): "
-                      f"the posterior collapsed onto the prior and reconstructions are close to the mean image. The KL "
-                      f"weight --beta {s['beta']} (a pixel noise variance of {s['beta'] / 2:g}) may be too strong for this "
+        dnr = metrics["dnr"]
+        warnings.warn(f"{dnr:.0%} of the {s['latents']} latents carry no information (DNR {dnr:.2f}): the posterior "
+                      "collapsed onto the prior and reconstructions are close to the mean image. The KL weight "
+                      f"--beta {s['beta']} (a pixel noise variance of {s['beta'] / 2:g}) may be too strong for this "
                       "data or this length of run; try a smaller --beta (the cpu scale uses 0.05) or more updates",
                       stacklevel=2)
 
@@ -200,7 +201,7 @@ def train_run(s: dict) -> dict:
 
 # %% ../nbs/10_cli.ipynb #e1cfd217
 def _reconstructions(model, x: torch.Tensor, seed: int) -> torch.Tensor:
-    "`model`'s reconstructions of the images `x` (eval mode: exact samples, seeded; on the CPU); the global RNG is kept."
+    "`model`'s reconstructions of `x` (eval mode, exact samples, seeded, on the CPU); the global RNG is kept."
     device = next(model.parameters()).device
     with torch.no_grad(), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)
@@ -231,7 +232,7 @@ class Run:
     step: int                   # the updates the checkpoint holds
 
 def _run_settings(run_dir: Path) -> dict:
-    "The settings of the run in `run_dir` (run.json completed by `resolve_settings`); FileNotFoundError/ValueError otherwise."
+    "The settings of the run in `run_dir`: run.json completed by `resolve_settings` (FileNotFoundError, ValueError)."
     path = run_dir / "run.json"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder: it has no run.json (negbio-vae train writes one)")
@@ -252,7 +253,8 @@ def load_run(run_dir,       # a run folder written by `negbio-vae train` / `trai
     ck_path = run_dir / "checkpoint.pt"
     if not ck_path.is_file(): raise FileNotFoundError(f"{run_dir} has no checkpoint.pt: its training saved none yet")
     ck = load_checkpoint(ck_path)
-    with torch.random.fork_rng(devices=[]): model = make_model(s)        # the weights are replaced: keep the caller's RNG
+    with torch.random.fork_rng(devices=[]):        # the weights are replaced: keep the caller's RNG
+        model = make_model(s)
     try: model.load_state_dict(ck["model"])
     except RuntimeError as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -263,13 +265,13 @@ def load_run(run_dir,       # a run folder written by `negbio-vae train` / `trai
 
 # %% ../nbs/10_cli.ipynb #208ea308
 def _dataset_for(run: Run, dataset: str | None) -> str:
-    "`dataset` (default: the run's) if its images have the run model's shape and range; ValueError naming --dataset else."
+    "`dataset` (default: the run's) if its images have the run model's shape and range, else a ValueError."
     name = run.settings["dataset"] if dataset is None else dataset
     if name not in DATASETS: raise ValueError(f"--dataset must be one of {tuple(DATASETS)}, got {name!r}")
     info, mine = dataset_info(name), dataset_info(run.settings["dataset"])
     if (info.shape, info.data_range) != (mine.shape, mine.data_range):
-        raise ValueError(f"--dataset {name!r} has images {info.shape} in {info.data_range}; the run's model was trained on "
-                         f"{mine.shape} in {mine.data_range} ({mine.name})")
+        raise ValueError(f"--dataset {name!r} has images {info.shape} in {info.data_range}; the run's model was "
+                         f"trained on {mine.shape} in {mine.data_range} ({mine.name})")
     return name
 
 def _split_images(run: Run, dataset, split, limit, data_root, download):
@@ -298,14 +300,14 @@ def evaluate_run(run: Run,                   # from `load_run`
     seed = run.settings["seed"] if seed is None else _check_int(seed, "seed", 0)
     name, images = _split_images(run, dataset, split, limit, data_root, download)
     out = evaluate(run.model, images, seed=seed, progress=progress)
-    out.update(dataset=name, split=split, run=str(run.path), updates=run.step, device=str(next(run.model.parameters()).device),
-               threads=torch.get_num_threads())
+    out.update(dataset=name, split=split, run=str(run.path), updates=run.step,
+               device=str(next(run.model.parameters()).device), threads=torch.get_num_threads())
     if fid:
         root = run.settings.get("data_root") if data_root is None else data_root
         if inception_weights(None, root) is None and not download:
-            raise FileNotFoundError(f"--fid needs the FID Inception weights: neither torch's hub cache nor the data root "
-                                    f"{data_root_of(root)} holds them; pass --data-root DIR with DIR/weights/{FID_TORCHSCRIPT}, "
-                                    "or --download (needs internet)")
+            raise FileNotFoundError(f"--fid needs the FID Inception weights: neither torch's hub cache nor the data "
+                                    f"root {data_root_of(root)} holds them; pass --data-root DIR with "
+                                    f"DIR/weights/{FID_TORCHSCRIPT}, or --download (needs internet)")
         n = min(fid_images, len(images))
         real = torch.stack([images[i][0] for i in range(n)])
         g = generation_metrics(real, model_samples(run.model, n, seed=seed), metrics=("fid", "kid"),
@@ -334,7 +336,7 @@ def reconstruct_figure(run: Run, n: int = 32, nrow: int = 8, seed: int = 0, data
 # %% ../nbs/10_cli.ipynb #bb2e6df8
 def bench(dataset: str = "digits", arch: str = "mlp", latents: int = 32, hidden: int = 128, batch_size: int = 128,
           steps: int = 10, warmup: int = 3, devices=None, data_root=None, temperature: float = 0.5) -> list[dict]:
-    "Rows (model, variant, device, images/s) of training throughput for every model on `batch_size` images of `dataset`."
+    "Rows (model, variant, device, images/s): training throughput of every model on `batch_size` images of `dataset`."
     _check_int(batch_size, "batch_size"); _check_int(steps, "steps"); _check_int(warmup, "warmup", 0)
     if steps > 10**6: raise ValueError(f"`steps` must be at most 10**6, got {steps}")
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, (list, tuple)) or not devices):
@@ -348,9 +350,12 @@ def bench(dataset: str = "digits", arch: str = "mlp", latents: int = 32, hidden:
         for variant in (model_variants(name) or [None]):
             for dev in devices:
                 torch.manual_seed(0)
-                m = build_model(name, variant=variant, image_shape=info.shape, n_latents=latents, arch=arch, hidden=hidden, data_range=info.data_range)
-                ips = sorted(measure_throughput(m, x, steps=steps, warmup=warmup if i == 0 else 0, temperature=temperature, device=dev) for i in range(3))[1]
-                rows.append(dict(model=name, variant=variant or "", device=dev, threads=torch.get_num_threads() if dev == "cpu" else "",
+                m = build_model(name, variant=variant, image_shape=info.shape, n_latents=latents, arch=arch,
+                                hidden=hidden, data_range=info.data_range)
+                ips = sorted(measure_throughput(m, x, steps=steps, warmup=warmup if i == 0 else 0,
+                                                temperature=temperature, device=dev) for i in range(3))[1]
+                rows.append(dict(model=name, variant=variant or "", device=dev,
+                                 threads=torch.get_num_threads() if dev == "cpu" else "",
                                  arch=arch, latents=latents, batch=len(x), images_per_s=ips))
     return rows
 
@@ -455,7 +460,8 @@ def _run_options(c: argparse.ArgumentParser, data: bool = True):
     if data:
         c.add_argument("--dataset", choices=list(DATASETS), help="data with the run's image shape (default: the run's)")
         c.add_argument("--split", default="test", help="the split used (default test)")
-        c.add_argument("--data-root", help=f"data folder (default: the run's, else ${DATA_ROOT_ENV}, else ~/.cache/negbio_vae)")
+        c.add_argument("--data-root",
+                       help=f"data folder (default: the run's, else ${DATA_ROOT_ENV}, else ~/.cache/negbio_vae)")
         c.add_argument("--download", action="store_true", help="fetch missing data files")
 
 def _parser() -> argparse.ArgumentParser:
@@ -467,8 +473,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a model and write runs/<name>/: checkpoint.pt, history.csv/.json, reconstructions.png, "
                     "samples.png, metrics.json, run.json."))
     ev = sub.add_parser("evaluate", help="metrics of a trained run (MSE, SSIM, ELBO, KL, ODI, DNR; --fid: FID, KID)",
-                        description="Chapter 07's metrics of a run's model on its test split (or another dataset of the "
-                                    "same image shape); printed, and written as JSON.")
+                        description="Chapter 07's metrics of a run's model on its test split (or another dataset "
+                                    "of the same image shape); printed, and written as JSON.")
     _run_options(ev)
     ev.add_argument("--limit", type=_int_at_least(2), help="images used (default: the run's --eval-limit on its data)")
     ev.add_argument("--fid", action="store_true", help="also FID and KID (needs the Inception weights, see README)")
@@ -482,7 +488,8 @@ def _parser() -> argparse.ArgumentParser:
     sa.add_argument("--nrow", type=_int_at_least(1), default=8, help="images per row (default 8)")
     sa.add_argument("-o", "--output", help="PNG file (default RUN_DIR/sample-seed<seed>.png)")
     re_ = sub.add_parser("reconstruct", help="a grid of test images over a run's reconstructions",
-                         description="The first N images of a split above their reconstructions by a run's model, as PNG.")
+                         description="The first N images of a split above their reconstructions by a run's "
+                                     "model, as PNG.")
     _run_options(re_)
     re_.add_argument("-n", type=_int_at_least(1), default=32, help="images (default 32)")
     re_.add_argument("--nrow", type=_int_at_least(1), default=8, help="images per row (default 8)")
