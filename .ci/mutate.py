@@ -9,7 +9,7 @@ binary operators `+ <-> -`, `* <-> /` (also in `+=` ...); numeric constants `c -
 flipped (`unbiased=`, `keepdim=` ...); a keyword argument dropped; a parameter ignored (its uses replaced by its
 default, up to and including the first statement that rebinds it); `log1p -> log`, `expm1 -> exp`.
 Mutants inside docstrings, error messages, `raise` / `assert` statements, `if ...: raise` argument checks,
-`_check*` / `_is_*` / `__post_init__` functions and plotting code (functions named `*plot*` or taking `ax`,
+`_check*` / `check_*` / `require` / `_is_*` / `__post_init__` functions and plotting code (functions named `*plot*` or taking `ax`,
 statements touching `ax`/`axes`/`plt`/`fig`)
 are not generated. Up to `--max` mutants are drawn with `random.Random(seed)` from the sorted list (reproducible).
 
@@ -111,7 +111,8 @@ class _Finder:
             if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str):
                 return True                                                         # a docstring
             if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
-                if "plot" in n.name.lower() or n.name.startswith(("_check", "_validate", "_is_")): return True
+                if "plot" in n.name.lower() or n.name.startswith(("_check", "check_", "_validate", "_is_")) or n.name == "require":
+                    return True
                 if n.name == "__post_init__": return True
                 if isinstance(n, ast.FunctionDef) and {a.arg for a in n.args.args} & {"ax", "axes", "fig"}: return True
             if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)) and n in p.decorator_list: return True

@@ -11,7 +11,7 @@ from . import relaxations
 from .distributions import NegativeBinomial
 from .relaxations import eat_dense, eat_poisson
 from .campbell import papers_upper_bound
-from .distributions import _check_choice, _check_choices, _check_int, _check_number, _check_values
+from .distributions import check_choice, check_choices, check_int, check_number, check_values
 
 # %% auto #0
 __all__ = ['MAX_BENCH_ELEMENTS', 'SAMPLERS', 'GPU_SAMPLERS', 'EXTREME_RATES', 'EXTREME_SAMPLERS', 'measure', 'eat_sampler',
@@ -22,7 +22,7 @@ MAX_BENCH_ELEMENTS = 2**28        # batch x latents (x samples) above this is re
 
 def _check_size(batch, latents, name="batch x latents"):
     "Ints >= 1 whose product is at most MAX_BENCH_ELEMENTS."
-    _check_int(batch, "batch"); _check_int(latents, "latents")
+    check_int(batch, "batch"); check_int(latents, "latents")
     if batch * latents > MAX_BENCH_ELEMENTS: raise ValueError(f"`{name}` = {batch * latents} is above MAX_BENCH_ELEMENTS={MAX_BENCH_ELEMENTS}")
 
 # %% ../nbs/11_benchmarks.ipynb #ac1217ec
@@ -43,7 +43,7 @@ def measure(fn,                 # a function of no arguments (one forward + back
             repeats: int = 3    # timed calls after one untimed warm-up call; the median is reported
            ) -> tuple[float, float]:
     "(median wall time in s, peak extra memory in MiB) of `fn()`."
-    if _check_int(repeats, "repeats") > 10**4: raise ValueError(f"`repeats` must be at most 10**4, got {repeats!r}")
+    if check_int(repeats, "repeats") > 10**4: raise ValueError(f"`repeats` must be at most 10**4, got {repeats!r}")
     if not callable(fn): raise ValueError(f"`fn` must be a function of no arguments, got {type(fn).__name__}")
     from negbio_vae.train import resolve_device
     device = resolve_device(device)
@@ -88,8 +88,8 @@ def eat_sampler(name: str = "window"):  # 'window' (library default), 'window_to
 def relaxed_nb_step(mean: float, temperature: float, sampler: str = "window", indicator: str = "cubic",
                     batch: int = 1000, latents: int = 512, r: float = 10.0, device="cpu", seed: int = 0):
     "A function of no arguments: one forward+backward of a relaxed NB(r, mean) sample of shape (batch, latents)."
-    _check_number(mean, "mean", 0, lo_open=True); _check_number(r, "r", 0, lo_open=True); _check_size(batch, latents)
-    _check_choice(sampler, "sampler", SAMPLERS + ("window_torch", "none")); _check_choice(indicator, "indicator", ("cubic", "sigmoid"))
+    check_number(mean, "mean", 0, lo_open=True); check_number(r, "r", 0, lo_open=True); _check_size(batch, latents)
+    check_choice(sampler, "sampler", SAMPLERS + ("window_torch", "none")); check_choice(indicator, "indicator", ("cubic", "sigmoid"))
     from negbio_vae.train import resolve_device
     device = resolve_device(device)
     g = torch.Generator().manual_seed(seed)
@@ -106,8 +106,8 @@ def bench_samplers(means=(2.0, 20.0, 100.0), temperatures=(0.02, 0.1, 0.5), samp
                    batch: int = 1000, latents: int = 512, r: float = 10.0, device="cpu", repeats: int = 1,
                    progress: bool = True) -> list[dict]:
     "Rows (mean, tau, sampler, s, MiB, time and memory ratios dense/sampler) for the relaxed NB forward+backward."
-    means, temperatures = _check_values(means, "means"), _check_values(temperatures, "temperatures")
-    samplers = _check_choices(samplers, "samplers", SAMPLERS + ("window_torch", "none"))
+    means, temperatures = check_values(means, "means"), check_values(temperatures, "temperatures")
+    samplers = check_choices(samplers, "samplers", SAMPLERS + ("window_torch", "none"))
     from tqdm.auto import tqdm
     rows, configs = [], [(m, t) for m in means for t in temperatures]
     for mean, tau in tqdm(configs, disable=not progress, desc="relaxed NB"):
@@ -138,8 +138,8 @@ def _extreme_sample(name, rate, tau):
 def bench_extremes(rates=EXTREME_RATES, samplers=EXTREME_SAMPLERS, batch: int = 1000, temperature: float = 0.5,
                    repeats: int = 1, progress: bool = True) -> list[dict]:
     "Rows (sampler, huge, outcome, seconds, peak_mib): one rate `huge` among `batch` rates of 3, forward + backward."
-    rates, samplers = _check_values(rates, "rates"), _check_choices(samplers, "samplers", EXTREME_SAMPLERS)
-    _check_size(batch, 1, "batch"); _check_number(temperature, "temperature", 0, lo_open=True)
+    rates, samplers = check_values(rates, "rates"), check_choices(samplers, "samplers", EXTREME_SAMPLERS)
+    _check_size(batch, 1, "batch"); check_number(temperature, "temperature", 0, lo_open=True)
     from tqdm.auto import tqdm
     rows = []
     for name, huge in tqdm([(s, h) for s in samplers for h in rates], disable=not progress, desc="extreme rates"):
@@ -162,9 +162,9 @@ def bench_training(x: torch.Tensor,               # a batch of training images (
         raise ValueError(f"`rounds` must be a positive int, got {rounds!r}")
     if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() == 4 and len(x) >= 1 and bool(torch.isfinite(x).all())):
         raise ValueError(f"`x` must be a finite floating-point batch (B, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
-    _check_size(len(x), latents, "batch x latents"); _check_int(pretrain, "pretrain", 0); _check_int(steps, "steps")
-    _check_number(temperature, "temperature", 0, lo_open=True)
-    samplers = _check_choices(samplers, "samplers", SAMPLERS + ("window_torch", "none"))
+    _check_size(len(x), latents, "batch x latents"); check_int(pretrain, "pretrain", 0); check_int(steps, "steps")
+    check_number(temperature, "temperature", 0, lo_open=True)
+    samplers = check_choices(samplers, "samplers", SAMPLERS + ("window_torch", "none"))
     from negbio_vae.models import NegBioVAE
     from negbio_vae.train import measure_throughput
     torch.manual_seed(seed)

@@ -15,7 +15,7 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 from .relaxations import soft_indicator
-from .distributions import _check_int, _check_number, _check_values
+from .distributions import check_int, check_number, check_values
 
 # %% auto #0
 __all__ = ['COLORS', 'mean_factor', 'variance_factor', 'fano_factor', 'campbell_factors_quad', 'plot_moment_factors',
@@ -107,7 +107,7 @@ def campbell_factors_quad(tau: float,              # temperature tau > 0
                           epsrel: float = 1e-12    # relative tolerance of each quad piece
                          ) -> tuple[float, float]:
     "(c, v) = (tau * int_{-inf}^{1/tau} f, tau * int_{-inf}^{1/tau} f^2) by numerical quadrature."
-    _check_number(epsrel, "epsrel", 0, 1, lo_open=True, hi_open=True)
+    check_number(epsrel, "epsrel", 0, 1, lo_open=True, hi_open=True)
     t, _ = _tau_tensor(tau)
     if t.numel() != 1: raise ValueError(f"`tau` must be a scalar, got shape {tuple(t.shape)}")
     tau, f = float(t), _indicator_callable(indicator)
@@ -177,7 +177,7 @@ def wasserstein_to_pmf(samples,      # 1-D sample (tensor or array), the empiric
 # %% ../nbs/02_campbell.ipynb #e50082b6
 def poisson_pmf(rate: float, tail: float = 1e-12):
     "Support {0..K} and pmf of Poisson(rate), with K the (1 - tail) quantile (float64 numpy arrays)."
-    rate, tail = _check_number(rate, "rate", 0, lo_open=True), _check_number(tail, "tail", 0, 1, lo_open=True, hi_open=True)
+    rate, tail = check_number(rate, "rate", 0, lo_open=True), check_number(tail, "tail", 0, 1, lo_open=True, hi_open=True)
     k = np.arange(int(scipy.stats.poisson.isf(tail, rate)) + 1, dtype=np.float64)
     return k, scipy.stats.poisson.pmf(k, rate)
 
@@ -221,8 +221,8 @@ def relaxation_sweep(samplers: dict,             # name -> fn(rate: Tensor, tau:
     "Moments and Wasserstein distances to the exact Poisson of relaxed samples over a grid of rates and temperatures."
     if not isinstance(samplers, dict) or not samplers or not all(callable(f) for f in samplers.values()):
         raise ValueError(f"`samplers` must be a non-empty dict of name -> function, got {type(samplers).__name__}")
-    rates, taus = _check_values(rates, "rates"), _check_values(taus, "taus")
-    _check_int(n_samples, "n_samples", 2); _check_int(n_trials, "n_trials", 1); _check_int(max_elements, "max_elements", 1)
+    rates, taus = check_values(rates, "rates"), check_values(taus, "taus")
+    check_int(n_samples, "n_samples", 2); check_int(n_trials, "n_trials", 1); check_int(max_elements, "max_elements", 1)
     if n_samples > 2**31: raise ValueError(f"`n_samples`={n_samples} is above 2**31 samples per trial")
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point): raise ValueError(f"`dtype` must be a floating torch dtype, got {dtype!r}")
     from negbio_vae.train import resolve_device
@@ -329,7 +329,7 @@ def papers_upper_bound(rate,                 # the batch's Poisson rates (the la
     "The papers' number of arrivals / categories M = ceil(invCDF_{max rate}(1 - alpha)) (Hitchhiker Eq. 79, G.3)."
     m = float(torch.as_tensor(rate).max()) if isinstance(rate, torch.Tensor) else float(np.max(rate))
     if not (0 < m < math.inf): raise ValueError(f"`rate` must be finite with a positive maximum, got {m}")
-    _check_number(alpha, "alpha", 0, 1, lo_open=True, hi_open=True)
+    check_number(alpha, "alpha", 0, 1, lo_open=True, hi_open=True)
     q = scipy.stats.poisson.ppf(1 - alpha, m)
     if not math.isfinite(q):                  # scipy gives nan beyond about 1e20: the normal quantile (relative error < 1e-15 there)
         q = m + scipy.stats.norm.ppf(1 - alpha) * math.sqrt(m)

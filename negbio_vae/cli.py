@@ -16,7 +16,7 @@ from .train import (TrainConfig, TrainingStopped, atomic_write, fit, load_checkp
                               resolve_device)
 from .evaluate import (FID_TORCHSCRIPT, evaluate, generation_metrics, image_grid, inception_weights, model_samples,
                                  reconstruction_grid)
-from .distributions import _check_int
+from .distributions import check_int
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'SCALES', 'LOCK_FILE', 'COLLAPSE_DNR', 'COMMANDS', 'resolve_settings', 'make_model', 'make_config',
@@ -295,9 +295,9 @@ def evaluate_run(run: Run,                   # from `load_run`
     if not isinstance(run, Run): raise ValueError(f"`run` must be a Run from load_run, got {type(run).__name__}")
     own = dataset in (None, run.settings["dataset"]) and split == "test"
     if limit == "run": limit = run.settings.get("eval_limit") if own else None
-    if limit is not None: _check_int(limit, "limit", 2)
-    _check_int(fid_images, "fid_images", 2)
-    seed = run.settings["seed"] if seed is None else _check_int(seed, "seed", 0)
+    if limit is not None: check_int(limit, "limit", 2)
+    check_int(fid_images, "fid_images", 2)
+    seed = run.settings["seed"] if seed is None else check_int(seed, "seed", 0)
     name, images = _split_images(run, dataset, split, limit, data_root, download)
     out = evaluate(run.model, images, seed=seed, progress=progress)
     out.update(dataset=name, split=split, run=str(run.path), updates=run.step,
@@ -319,7 +319,7 @@ def evaluate_run(run: Run,                   # from `load_run`
 # %% ../nbs/10_cli.ipynb #2290e3aa
 def sample_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0):
     "Figure: `n` images decoded from exact prior samples of the run's model, `nrow` per row."
-    _check_int(n, "n", 1); _check_int(nrow, "nrow", 1); _check_int(seed, "seed", 0)
+    check_int(n, "n", 1); check_int(nrow, "nrow", 1); check_int(seed, "seed", 0)
     info = dataset_info(run.settings["dataset"])
     return image_grid(model_samples(run.model, n, seed=seed), nrow, info.data_range,
                       f"{run.path.name}: {n} samples from the prior (seed {seed})")
@@ -327,7 +327,7 @@ def sample_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0):
 def reconstruct_figure(run: Run, n: int = 32, nrow: int = 8, seed: int = 0, dataset: str | None = None,
                        split: str = "test", data_root=None, download: bool = False):
     "Figure: the first `n` images of `split` over the run model's reconstructions, `nrow` per row."
-    _check_int(n, "n", 1); _check_int(nrow, "nrow", 1); _check_int(seed, "seed", 0)
+    check_int(n, "n", 1); check_int(nrow, "nrow", 1); check_int(seed, "seed", 0)
     name, images = _split_images(run, dataset, split, n, data_root, download)
     x = torch.stack([images[i][0] for i in range(len(images))])
     return reconstruction_grid(x, _reconstructions(run.model, x, seed), nrow, dataset_info(name).data_range,
@@ -337,7 +337,7 @@ def reconstruct_figure(run: Run, n: int = 32, nrow: int = 8, seed: int = 0, data
 def bench(dataset: str = "digits", arch: str = "mlp", latents: int = 32, hidden: int = 128, batch_size: int = 128,
           steps: int = 10, warmup: int = 3, devices=None, data_root=None, temperature: float = 0.5) -> list[dict]:
     "Rows (model, variant, device, images/s): training throughput of every model on `batch_size` images of `dataset`."
-    _check_int(batch_size, "batch_size"); _check_int(steps, "steps"); _check_int(warmup, "warmup", 0)
+    check_int(batch_size, "batch_size"); check_int(steps, "steps"); check_int(warmup, "warmup", 0)
     if steps > 10**6: raise ValueError(f"`steps` must be at most 10**6, got {steps}")
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, (list, tuple)) or not devices):
         raise ValueError(f"`devices` must be a non-empty list of devices such as ['cpu', 'cuda'], got {devices!r}")

@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn as nn
 from torch.distributions import Distribution, constraints, register_kl
-from .distributions import (_HALF, _float_args, _check_int, _check_same_device, _check_sample_shape, _require,
+from .distributions import (HALF_DTYPES, float_args, check_int, check_same_device, check_sample_shape, require,
                                       MAX_SAMPLE_ELEMENTS,
                                       positive_finite)
 from .relaxations import gsm_counts, _check_temperature
@@ -20,7 +20,7 @@ __all__ = ['com_poisson_support', 'com_poisson_tail_bound', 'ComPoisson', 'kl_co
 # %% ../nbs/04a_com_poisson.ipynb #558efd8a
 def _check_rate_nu(rate, nu):
     "ValueError naming `rate` or `nu` unless both are > 0 and finite (synchronizes)."
-    for name, v in (("rate", rate), ("nu", nu)): _require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
+    for name, v in (("rate", rate), ("nu", nu)): require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
 
 def com_poisson_support(rate: torch.Tensor,   # lambda > 0
                         nu: torch.Tensor,     # nu > 0
@@ -28,7 +28,7 @@ def com_poisson_support(rate: torch.Tensor,   # lambda > 0
                         validate_args=True    # check that both are > 0 and finite (synchronizes with the device)
                        ) -> torch.Tensor:
     "Support size M (per element) used to truncate the COM-Poisson series; see `com_poisson_tail_bound`."
-    rate, nu = _float_args(rate=rate, nu=nu)
+    rate, nu = float_args(rate=rate, nu=nu)
     if validate_args: _check_rate_nu(rate, nu)
     mode = torch.exp(torch.log(rate) / nu)
     return torch.ceil(2 * mode + 10 * torch.sqrt(mode / nu) + 20)
@@ -44,9 +44,9 @@ def com_poisson_tail_bound(rate: torch.Tensor, nu: torch.Tensor,
                            validate_args=True  # check that rate and nu are > 0 and finite (synchronizes)
                           ) -> torch.Tensor:
     "Bound a_M / ((1 - rho_M) sum_{j<M} a_j) on the relative error of Z truncated to j < m (inf if rho_M >= 1)."
-    rate, nu = _float_args(rate=rate, nu=nu)
+    rate, nu = float_args(rate=rate, nu=nu)
     if validate_args: _check_rate_nu(rate, nu)
-    m = _check_sample_shape((_check_int(m, "m"),), "m", rate.shape)[0]
+    m = check_sample_shape((check_int(m, "m"),), "m", rate.shape)[0]
     log_a_m = m * torch.log(rate) - nu * math.lgamma(m + 1)
     rho = torch.exp(torch.log(rate) - nu * math.log(m + 1))
     bound = torch.exp(log_a_m - torch.logsumexp(_log_terms(rate, nu, m), -1)) / (1 - rho)
@@ -62,7 +62,7 @@ class ComPoisson(Distribution):
     def __init__(self, rate, nu,
                  n_support: int | None = None,  # support size M; None: the largest `com_poisson_support` of the batch
                  validate_args=None):
-        rate, nu = _float_args(rate=rate, nu=nu)  # one dtype and device, broadcast; half precision -> float32
+        rate, nu = float_args(rate=rate, nu=nu)  # one dtype and device, broadcast; half precision -> float32
         self.rate, self.nu = rate, nu
         super().__init__(rate.shape, validate_args=validate_args)
         if n_support is None:
@@ -75,7 +75,7 @@ class ComPoisson(Distribution):
                                  f"{tuple(rate.shape)}, above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}; "
                                  "lower `rate` or pass `n_support`")
             n_support = int(m)
-        self.n_support = _check_sample_shape((_check_int(n_support, "n_support"),), "n_support", rate.shape)[0]
+        self.n_support = check_sample_shape((check_int(n_support, "n_support"),), "n_support", rate.shape)[0]
         self.logits = _log_terms(rate, nu, self.n_support)                  # unnormalized log-pmf on the support
         self.log_normalizer = torch.logsumexp(self.logits, -1)
 
@@ -96,13 +96,13 @@ class ComPoisson(Distribution):
         if self._validate_args:
             if not isinstance(value, torch.Tensor):
                 raise ValueError(f"`value` must be a tensor, got {type(value).__name__}")
-            _check_same_device(value=value, rate=self.rate)
+            check_same_device(value=value, rate=self.rate)
             try: torch.broadcast_shapes(value.shape, self.batch_shape)
             except RuntimeError as e:
                 raise ValueError(f"`value` of shape {tuple(value.shape)} does not broadcast with the batch shape "
                                  f"{tuple(self.batch_shape)}") from e
             self._validate_sample(value)
-        value = value.float() if value.dtype in _HALF else value
+        value = value.float() if value.dtype in HALF_DTYPES else value
         return value * torch.log(self.rate) - self.nu * torch.lgamma(value + 1) - self.log_normalizer
 
     def expand(self, batch_shape, _instance=None):
@@ -117,7 +117,7 @@ class ComPoisson(Distribution):
     @torch.no_grad()
     def sample(self, sample_shape=torch.Size()):
         "Exact samples by inverting the CDF of the truncated pmf: memory ~ batch x (support + samples)."
-        sample_shape = _check_sample_shape(sample_shape, batch_shape=self.batch_shape)
+        sample_shape = check_sample_shape(sample_shape, batch_shape=self.batch_shape)
         cdf = torch.cumsum(self.probs, -1).reshape(-1, self.n_support)             # (B, M), once per call
         u = torch.rand(cdf.shape[0], math.prod(sample_shape), dtype=cdf.dtype, device=cdf.device) * cdf[:, -1:]
         z = torch.searchsorted(cdf, u, right=True).clamp_max_(self.n_support - 1)  # #{j : cdf_j <= u}
@@ -126,7 +126,7 @@ class ComPoisson(Distribution):
     def rsample_relaxed(self, temperature: float, sample_shape=torch.Size()):
         "Gumbel-softmax relaxed sample over the truncated support (Hitchhiker H.3); exact samples at temperature 0."
         tau = _check_temperature(temperature)
-        shape = self._extended_shape(_check_sample_shape(sample_shape, batch_shape=self.batch_shape))
+        shape = self._extended_shape(check_sample_shape(sample_shape, batch_shape=self.batch_shape))
         if tau == 0: return self.sample(sample_shape)
         if math.prod(shape) * self.n_support > MAX_SAMPLE_ELEMENTS:
             raise ValueError(f"`sample_shape` {tuple(sample_shape)}: a relaxed sample needs a softmax over the {self.n_support} "
@@ -139,7 +139,7 @@ def kl_com_poisson(q: ComPoisson, p: ComPoisson) -> torch.Tensor:
     "KL(q || p) between COM-Poisson distributions by the series over the larger truncated support."
     for name, d in (("q", q), ("p", p)):
         if not isinstance(d, ComPoisson): raise ValueError(f"`{name}` must be a ComPoisson, got {type(d).__name__}")
-    _check_same_device(q=q.rate, p=p.rate)
+    check_same_device(q=q.rate, p=p.rate)
     try: torch.broadcast_shapes(q.batch_shape, p.batch_shape)
     except RuntimeError as e:
         shapes = f"`q` {tuple(q.batch_shape)} and `p` {tuple(p.batch_shape)}"

@@ -20,7 +20,7 @@ import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.utils import check_integrity
-from .distributions import _as_float_tensor, _check_dtype_device, _check_int, _check_number, _require
+from .distributions import as_float_tensor, check_dtype_device, check_int, check_number, require
 from .relaxations import MAX_SAMPLE_ELEMENTS
 
 # %% auto #0
@@ -149,11 +149,11 @@ def _check_dataset_args(images, labels, info, max_value, flip, split):
         raise ValueError(f"`labels` must be an integer tensor of shape ({len(images)},), got "
                          f"{getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}")
     if not isinstance(info, DatasetInfo): raise ValueError(f"`info` must be a DatasetInfo, got {type(info).__name__}")
-    max_value = _check_number(max_value, "max_value", 0, lo_open=True)
+    max_value = check_number(max_value, "max_value", 0, lo_open=True)
     if not isinstance(flip, bool): raise ValueError(f"`flip` must be True or False, got {flip!r}")
     if not isinstance(split, str) or split not in info.splits:
         raise ValueError(f"`split` must be one of {info.splits} (the splits of {info.name!r}), got {split!r}")
-    if images.is_floating_point(): _require(torch.isfinite(images), images, "images", "finite")
+    if images.is_floating_point(): require(torch.isfinite(images), images, "images", "finite")
     if images.numel() and info.data_range is not None and not (images.dtype == torch.uint8 and max_value >= 255):
         lo, hi = images.aminmax()
         if lo < 0 or hi > max_value:
@@ -269,8 +269,8 @@ def block_sum(x: torch.Tensor, # (..., H, W) with H and W divisible by `factor`
     "Sums over non-overlapping `factor` x `factor` blocks (exact for integer inputs, which `torch.sum` returns as int64)."
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.dtype == torch.bool or x.is_complex():
         raise ValueError(f"`x` must be a real tensor (..., H, W), got {getattr(x, 'shape', type(x).__name__)}")
-    factor = _check_int(factor, "factor")
-    if x.is_floating_point(): _require(torch.isfinite(x), x, "x", "finite")
+    factor = check_int(factor, "factor")
+    if x.is_floating_point(): require(torch.isfinite(x), x, "x", "finite")
     *lead, h, w = x.shape
     if h % factor or w % factor:
         raise ValueError(f"`x` of spatial shape {(h, w)} is not divisible by `factor`={factor}")
@@ -384,11 +384,11 @@ def whitening_filter(height: int, width: int,  # image size
                      n: float = 4,               # roll-off steepness
                      dtype=torch.float64, device=None):
     "R(|f|) = |f| exp(-(|f|/f0)**n) on the `torch.fft.fft2` frequency grid (cycles/pixel) of a height x width image."
-    height, width = _check_int(height, "height"), _check_int(width, "width")
+    height, width = check_int(height, "height"), check_int(width, "width")
     if height * width > MAX_SAMPLE_ELEMENTS:
         raise ValueError(f"`height` x `width` = {height * width} is above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
-    f0, n = _check_number(f0, "f0", 0, lo_open=True), _check_number(n, "n", 0, lo_open=True)
-    device = _check_dtype_device(dtype, device)
+    f0, n = check_number(f0, "f0", 0, lo_open=True), check_number(n, "n", 0, lo_open=True)
+    device = check_dtype_device(dtype, device)
     fy = torch.fft.fftfreq(height, dtype=dtype, device=device)[:, None]
     fx = torch.fft.fftfreq(width, dtype=dtype, device=device)[None, :]
     f = torch.sqrt(fy**2 + fx**2)
@@ -402,7 +402,7 @@ def whiten(images: torch.Tensor,  # (..., H, W) real images
     if not isinstance(images, torch.Tensor) or images.dtype not in (torch.float32, torch.float64) or images.ndim < 2:
         raise ValueError(f"`images` must be a float32 or float64 tensor of shape (..., H, W) (the FFT's dtypes), got "
                          f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
-    _require(torch.isfinite(images), images, "images", "finite")
+    require(torch.isfinite(images), images, "images", "finite")
     R = whitening_filter(*images.shape[-2:], f0=f0, n=n, dtype=images.dtype, device=images.device)
     return torch.fft.ifft2(torch.fft.fft2(images) * R).real
 
@@ -411,8 +411,8 @@ def lcn_window(kernel_size: int = 13, sigma: float = 0.5, dtype=torch.float64, d
     "1-D factor g of the LCN window w = g g^T: exp(-u**2/sigma) on u = linspace(-1, 1, kernel_size), normalized."
     if not isinstance(kernel_size, int) or not 3 <= kernel_size <= MAX_SAMPLE_ELEMENTS or kernel_size % 2 == 0:
         raise ValueError(f"`kernel_size` must be an odd int in [3, MAX_SAMPLE_ELEMENTS], got {kernel_size!r}")
-    sigma = _check_number(sigma, "sigma", 0, lo_open=True)
-    device = _check_dtype_device(dtype, device)
+    sigma = check_number(sigma, "sigma", 0, lo_open=True)
+    device = check_dtype_device(dtype, device)
     u = torch.linspace(-1, 1, kernel_size, dtype=dtype, device=device)
     g = torch.exp(-u**2 / sigma)
     return g / g.sum()
@@ -424,7 +424,7 @@ def local_contrast_normalize(images: torch.Tensor,  # (..., H, W) real images, H
     "Local contrast normalization: (x - w*x) / max(sigma_loc, mean sigma_loc), sigma_loc = sqrt(w * (x - w*x)**2)."
     if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 2:
         raise ValueError("`images` must be a floating-point tensor of shape (..., H, W)")
-    _require(torch.isfinite(images), images, "images", "finite")
+    require(torch.isfinite(images), images, "images", "finite")
     g, p = lcn_window(kernel_size, sigma, images.dtype, images.device), kernel_size // 2
     x = images.reshape(-1, 1, *images.shape[-2:])
     blur = lambda t: F.conv2d(F.conv2d(F.pad(t, (p, p, p, p), mode="reflect"), g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
@@ -477,7 +477,7 @@ def radial_power_spectrum(images,            # iterable of (H, W) tensors
     "Radially averaged power spectrum (f in cycles/pixel, mean power) from Hann-windowed, mean-removed tiles."
     if isinstance(images, (str, bytes, torch.Tensor)) or not hasattr(images, "__iter__"):
         raise ValueError(f"`images` must be an iterable (a list) of (H, W) tensors, got {type(images).__name__}")
-    tile = _check_int(tile, "tile", 2)
+    tile = check_int(tile, "tile", 2)
     if tile * tile > MAX_SAMPLE_ELEMENTS: raise ValueError(f"`tile`**2 = {tile * tile} is above MAX_SAMPLE_ELEMENTS")
     power, n = 0.0, 0
     hann = torch.hann_window(tile, periodic=False, dtype=torch.float64)
@@ -523,16 +523,16 @@ def plot_whitening(images,                      # list of (H, W) source images
 # %% ../nbs/05_data.ipynb #b874a275
 def zscore(x: torch.Tensor, dim=(-2, -1)) -> torch.Tensor:
     "(x - mean) / std over `dim` (std with Bessel's correction, as `torch.std`)."
-    x = _as_float_tensor(x, "x")
+    x = as_float_tensor(x, "x")
     dims = (dim,) if isinstance(dim, int) else dim
     ok = isinstance(dims, (tuple, list)) and len(dims) > 0 and all(type(d) is int for d in dims)
     if not ok or any(not -x.ndim <= d < x.ndim for d in dims) or len({d % x.ndim for d in dims}) != len(dims):
         raise ValueError(f"`dim` must be distinct dims of `x` (shape {tuple(x.shape)}), an int or a tuple, got {dim!r}")
     if math.prod(x.shape[d] for d in dims) < 2:
         raise ValueError(f"`x` must have at least 2 values over `dim`={dim!r} for a std, got shape {tuple(x.shape)}")
-    _require(torch.isfinite(x), x, "x", "finite")
+    require(torch.isfinite(x), x, "x", "finite")
     mean, std = x.mean(dim=dim, keepdim=True), x.std(dim=dim, keepdim=True)
-    _require(std > 0, std, "x", "non-constant over `dim` (std > 0)", "its std")
+    require(std > 0, std, "x", "non-constant over `dim` (std > 0)", "its std")
     return (x - mean) / std
 
 def _box_mean(x, p):
@@ -551,13 +551,13 @@ def sample_patches(images,                    # list of (H, W) preprocessed imag
     ok = isinstance(images, (list, tuple)) and len(images) > 0 and all(
         isinstance(x, torch.Tensor) and x.ndim == 2 and x.is_floating_point() for x in images)
     if not ok: raise ValueError(f"`images` must be a non-empty list of float (H, W) tensors, got {images!r:.80}")
-    n_patches, p = _check_int(n_patches, "n_patches"), _check_int(patch_size, "patch_size")
+    n_patches, p = check_int(n_patches, "n_patches"), check_int(patch_size, "patch_size")
     if n_patches * p * p > MAX_SAMPLE_ELEMENTS:
         raise ValueError(f"`n_patches` x `patch_size`**2 = {n_patches * p * p} is above "
                          f"MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
-    border, min_std = _check_int(border, "border", 0), _check_number(min_std, "min_std", 0)
+    border, min_std = check_int(border, "border", 0), check_number(min_std, "min_std", 0)
     ok = isinstance(columns, (tuple, list)) and len(columns) == 2
-    c_lo, c_hi = (_check_number(c, "columns", 0, 1) for c in columns) if ok else (None, None)
+    c_lo, c_hi = (check_number(c, "columns", 0, 1) for c in columns) if ok else (None, None)
     if not ok or c_lo >= c_hi: raise ValueError(f"`columns` must be (lo, hi) with 0 <= lo < hi <= 1, got {columns!r}")
     gen = torch.Generator().manual_seed(seed)
     valid = []
@@ -653,7 +653,7 @@ def make_loader(dataset: Dataset,          # e.g. from `get_dataset`
     if not (indexable or isinstance(dataset, torch.utils.data.IterableDataset)):
         raise ValueError(f"`dataset` must be a Dataset (len and indexing) or an IterableDataset, "
                          f"got {type(dataset).__name__}")
-    batch_size, num_workers = _check_int(batch_size, "batch_size"), _check_int(num_workers, "num_workers", 0)
+    batch_size, num_workers = check_int(batch_size, "batch_size"), check_int(num_workers, "num_workers", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"`seed` must be an int, got {seed!r}")
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=num_workers,

@@ -11,13 +11,15 @@ from torch.distributions import Distribution, Gamma, Poisson, biject_to, constra
 from torch.distributions.utils import lazy_property
 
 # %% auto #0
-__all__ = ['MAX_SAMPLE_ELEMENTS', 'open_unit_interval', 'positive_finite', 'finite_real', 'NegativeBinomial',
+__all__ = ['HALF_DTYPES', 'MAX_SAMPLE_ELEMENTS', 'open_unit_interval', 'positive_finite', 'finite_real', 'as_float_tensor',
+           'float_args', 'check_same_device', 'require', 'check_number', 'check_int', 'check_sample_shape',
+           'check_dtype_device', 'check_choice', 'check_choices', 'check_values', 'NegativeBinomial',
            'plot_nb_vs_poisson', 'overdispersion_index']
 
 # %% ../nbs/00_distributions.ipynb #fe890941
-_HALF = (torch.float16, torch.bfloat16)  # computed in float32 (see section 5)
+HALF_DTYPES = (torch.float16, torch.bfloat16)  # computed in float32 (see section 5)
 
-def _as_float_tensor(x, name):
+def as_float_tensor(x, name):
     "Python numbers become default-dtype tensors; tensors must already be floating point."
     if isinstance(x, torch.Tensor):
         if not x.is_floating_point():
@@ -27,15 +29,15 @@ def _as_float_tensor(x, name):
         raise ValueError(f"`{name}` must be a float or a floating-point tensor, got {type(x).__name__}")
     return torch.tensor(float(x), dtype=torch.get_default_dtype())
 
-def _float_args(**args):
+def float_args(**args):
     "Numbers or floating tensors -> broadcast tensors of one dtype (half -> float32) and device; ValueError otherwise."
-    checked = {k: _as_float_tensor(v, k) for k, v in args.items()}
+    checked = {k: as_float_tensor(v, k) for k, v in args.items()}
     tensors = {k: v for k, v in args.items() if isinstance(v, torch.Tensor)}
-    _check_same_device(**tensors)
+    check_same_device(**tensors)
     dtype, device = torch.get_default_dtype(), None
     for i, x in enumerate(tensors.values()):
         dtype, device = (x.dtype, x.device) if i == 0 else (torch.promote_types(dtype, x.dtype), device)
-    dtype = torch.float32 if dtype in _HALF else dtype
+    dtype = torch.float32 if dtype in HALF_DTYPES else dtype
     out = [v.to(dtype) if isinstance(args[k], torch.Tensor)
            else torch.tensor(float(args[k]), dtype=dtype, device=device) for k, v in checked.items()]
     try: return torch.broadcast_tensors(*out)
@@ -45,20 +47,20 @@ def _float_args(**args):
 
 
 # %% ../nbs/00_distributions.ipynb #c4ec7a01
-def _check_same_device(**tensors):
+def check_same_device(**tensors):
     "ValueError naming the arguments unless every tensor among them sits on one device (non-tensors are skipped)."
     ts = {k: v for k, v in tensors.items() if isinstance(v, torch.Tensor)}
     if len({v.device for v in ts.values()}) > 1:
         got = ", ".join(f"`{k}` on {v.device}" for k, v in ts.items())
         raise ValueError(f"arguments must be on one device, got {got}")
 
-def _require(ok, value, name, allowed, shown=None):
+def require(ok, value, name, allowed, shown=None):
     "Raise ValueError naming `name` unless `ok` holds everywhere; report the first offending `value` (synchronizes)."
     if not bool(ok.all()):
         bad = value.detach().broadcast_to(ok.shape)[~ok].flatten()[0].item()
         raise ValueError(f"`{name}` must be {allowed}; got {shown or name} = {bad}")
 
-def _check_number(x, name, lo=-math.inf, hi=math.inf, *, lo_open=False, hi_open=False):
+def check_number(x, name, lo=-math.inf, hi=math.inf, *, lo_open=False, hi_open=False):
     "A finite real Python number (not a bool) in the given range, as a float; ValueError naming `name` otherwise."
     ok = isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
     ok = ok and (lo < x if lo_open else lo <= x) and (x < hi if hi_open else x <= hi)
@@ -68,7 +70,7 @@ def _check_number(x, name, lo=-math.inf, hi=math.inf, *, lo_open=False, hi_open=
         raise ValueError(f"`{name}` must be a finite number{rng}, got {x!r}")
     return float(x)
 
-def _check_int(n, name, lo=1):
+def check_int(n, name, lo=1):
     "A Python int (not a bool) >= `lo`; ValueError naming `name` otherwise."
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < lo:
         raise ValueError(f"`{name}` must be an int >= {lo}, got {n!r}")
@@ -76,7 +78,7 @@ def _check_int(n, name, lo=1):
 
 MAX_SAMPLE_ELEMENTS = 2**31  # a sample_shape asking for more elements (times the batch) is refused before allocating
 
-def _check_sample_shape(shape, name="sample_shape", batch_shape=()):
+def check_sample_shape(shape, name="sample_shape", batch_shape=()):
     "A torch.Size of ints >= 0 that, times `batch_shape`, holds at most MAX_SAMPLE_ELEMENTS; ValueError naming `name`."
     try: size = torch.Size(shape)
     except (TypeError, ValueError): size = None
@@ -89,7 +91,7 @@ def _check_sample_shape(shape, name="sample_shape", batch_shape=()):
     return size
 
 
-def _check_dtype_device(dtype, device):
+def check_dtype_device(dtype, device):
     "ValueError naming `dtype` unless it is a floating torch.dtype; `device` checked by `resolve_device` (None: CPU)."
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"`dtype` must be a floating-point torch.dtype, got {dtype!r}")
@@ -97,23 +99,23 @@ def _check_dtype_device(dtype, device):
     from negbio_vae.train import resolve_device   # chapter 06's device check, loaded when a device is given
     return resolve_device(device)
 
-def _check_choice(value, name, allowed):
+def check_choice(value, name, allowed):
     "`value` if it is one of the names `allowed`; ValueError naming `name` otherwise."
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
     return value
 
-def _check_choices(values, name, allowed):
+def check_choices(values, name, allowed):
     "A non-empty tuple or list of names from `allowed`, as a tuple; ValueError naming `name` otherwise."
     if not isinstance(values, (tuple, list)) or not values:
         raise ValueError(f"`{name}` must be a non-empty tuple of names from {allowed}, got {values!r}")
-    return tuple(_check_choice(v, name, allowed) for v in values)
+    return tuple(check_choice(v, name, allowed) for v in values)
 
-def _check_values(values, name):
+def check_values(values, name):
     "A non-empty sequence of finite numbers > 0 (rates, temperatures), as a tuple of floats; ValueError naming `name`."
     xs = None if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") else tuple(values)
     if not xs: raise ValueError(f"`{name}` must be a non-empty sequence of finite numbers > 0, got {values!r}")
-    return tuple(_check_number(v, name, 0, lo_open=True) for v in xs)
+    return tuple(check_number(v, name, 0, lo_open=True) for v in xs)
 
 # %% ../nbs/00_distributions.ipynb #59441088
 class _OpenInterval(constraints.Constraint):
@@ -162,7 +164,7 @@ class NegativeBinomial(Distribution):
         if (p is None) == (logits is None):
             raise ValueError("Pass exactly one of `p` or `logits`.")
         name = "p" if p is not None else "logits"
-        r, other = _float_args(r=r, **{name: p if p is not None else logits})  # one dtype and device; half -> float32
+        r, other = float_args(r=r, **{name: p if p is not None else logits})  # one dtype and device; half -> float32
         self.r = r
         setattr(self, name, other)
         super().__init__(self.r.shape, validate_args=validate_args)
@@ -201,9 +203,9 @@ class NegativeBinomial(Distribution):
 
     def log_prob(self, value):
         if self._validate_args:
-            _check_same_device(value=value, r=self.r)
+            check_same_device(value=value, r=self.r)
             self._validate_sample(value)
-        return self._log_pmf(value.float() if value.dtype in _HALF else value)  # lgamma of a half count is off by 1e-3
+        return self._log_pmf(value.float() if value.dtype in HALF_DTYPES else value)  # lgamma of a half count is off by 1e-3
 
     def _log_pmf(self, z):
         "log-pmf extended to real z >= 0 through the Gamma function (used by Monte Carlo KLs of relaxed samples)."
@@ -220,7 +222,7 @@ NegativeBinomial.to_torch = _nb_to_torch
 # %% ../nbs/00_distributions.ipynb #d51bee6c
 def _gamma_rate(self, sample_shape=torch.Size(), rsample=False):
     "Draw the Gamma mixing rate lambda ~ Gamma(r, p/(1-p)) (reparameterized when `rsample`)."
-    shape = self._extended_shape(_check_sample_shape(sample_shape, batch_shape=self.batch_shape))
+    shape = self._extended_shape(check_sample_shape(sample_shape, batch_shape=self.batch_shape))
     unit = Gamma(self.r.expand(shape), torch.ones((), dtype=self.r.dtype, device=self.r.device), validate_args=False)
     lam1 = unit.rsample() if rsample else unit.sample()
     return lam1 * torch.exp(self.log1m_p - self.log_p)
@@ -239,10 +241,10 @@ def plot_nb_vs_poisson(mean=6.0,                       # common mean of every cu
                        zmax=30):                        # largest count on the x axis
     "Figure: NB pmfs with a common mean for several `r`, with the Poisson pmf of that mean."
     import matplotlib.pyplot as plt
-    mean, zmax = _check_number(mean, "mean", 0, lo_open=True), _check_int(zmax, "zmax")
+    mean, zmax = check_number(mean, "mean", 0, lo_open=True), check_int(zmax, "zmax")
     if isinstance(rs, (str, bytes)) or not hasattr(rs, "__len__") or len(rs) == 0:
         raise ValueError(f"`rs` must be a non-empty sequence of numbers > 0, got {rs!r}")
-    rs = [_check_number(r, "rs", 0, lo_open=True) for r in rs]
+    rs = [check_number(r, "rs", 0, lo_open=True) for r in rs]
     zs = torch.arange(zmax + 1, dtype=torch.float64)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for r in rs:
@@ -261,7 +263,7 @@ def overdispersion_index(z: torch.Tensor,  # counts (or relaxed counts); samples
                         ) -> torch.Tensor:
     "Overdispersion index (Fano factor) Var(z) / (E[z] + eps) along `dim` (unbiased variance)."
     if not isinstance(z, torch.Tensor) or z.dim() == 0: raise ValueError("`z` must be a tensor with a sample dimension")
-    z, eps = _float_args(z=z)[0], _check_number(eps, "eps", 0)
+    z, eps = float_args(z=z)[0], check_number(eps, "eps", 0)
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and -z.dim() <= d < z.dim() for d in dims):
         raise ValueError(f"`dim` must be an int or a tuple of ints in [-{z.dim()}, {z.dim()}), got {dim!r}")

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
-from .distributions import overdispersion_index, _check_int, _check_number, _require
+from .distributions import overdispersion_index, check_int, check_number, require
 from .relaxations import MAX_SAMPLE_ELEMENTS
 from .data import batch_images, data_root
 from .train import load_weights, resolve_device
@@ -60,7 +60,7 @@ def _check_dataset(dataset, name: str = "dataset"):
 def _check_range(data_range, name: str = "data_range") -> tuple[float, float]:
     "(lo, hi) as floats: two finite numbers with lo < hi; ValueError naming `name` otherwise."
     _need(isinstance(data_range, (tuple, list)) and len(data_range) == 2, name, data_range, "(lo, hi) with lo < hi")
-    lo, hi = (_check_number(v, name) for v in data_range)
+    lo, hi = (check_number(v, name) for v in data_range)
     _need(lo < hi, name, data_range, "(lo, hi) with lo < hi")
     return lo, hi
 
@@ -86,8 +86,8 @@ def ssim_per_image(x: torch.Tensor,      # (N, C, H, W) reference images
               "a tensor (N, C, H, W)")
     _need(x.shape == y.shape, "y", tuple(y.shape), f"a batch (N, C, H, W) of the shape of x {tuple(x.shape)}")
     _need(min(x.shape[-2:]) >= 6, "x", tuple(x.shape), "images of at least 6x6 pixels (SSIM's 11x11 window pads by 5)")
-    L = _check_number(data_range, "data_range", 0, lo_open=True)
-    for name, t in (("x", x), ("y", y)): _require(torch.isfinite(t), t, name, "finite")
+    L = check_number(data_range, "data_range", 0, lo_open=True)
+    for name, t in (("x", x), ("y", y)): require(torch.isfinite(t), t, name, "finite")
     return _ssim(x, y, L)
 
 
@@ -98,7 +98,7 @@ def latent_odi(z: torch.Tensor,   # (N, K) latent samples of many images (rows),
     "Aggregated ODI (NegBio Tab. 1): Var/E of each latent over the rows of z, and its mean over the latents with a positive mean."
     _need(isinstance(z, torch.Tensor) and z.dim() == 2 and z.shape[0] >= 2 and z.is_floating_point(), "z",
           tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__, "a float tensor (N, K) with N >= 2")
-    _require(torch.isfinite(z) & (z >= 0), z, "z", "finite counts >= 0")
+    require(torch.isfinite(z) & (z >= 0), z, "z", "finite counts >= 0")
     z = z.double()
     per = overdispersion_index(z, dim=0, eps=eps)
     active = z.mean(0) > 0
@@ -118,7 +118,7 @@ def batch_odi(model: nn.Module,       # a model with the shared interface
     _need(isinstance(x, torch.Tensor) and x.dim() == 4 and len(x) >= 1 and x.is_floating_point(), "x",
           getattr(x, "shape", x), "a float batch of images (B, C, H, W)")
     _check_size(n_samples, len(x) * getattr(model, "n_latents", 1), "n_samples")
-    _require(torch.isfinite(x), x, "x", "finite")
+    require(torch.isfinite(x), x, "x", "finite")
     if not model.is_discrete: return None
     device = model_device(model)
     p = next(iter(model.parameters()), None)
@@ -142,8 +142,8 @@ def dead_neuron_ratio(kl: torch.Tensor,       # (N, K) per-latent KLs over N ima
         raise ValueError("`kl` must be a floating-point tensor")
     if kl.dim() != 2 or kl.numel() == 0:
         raise ValueError(f"`kl` must have shape (N, K) with N, K >= 1, got {tuple(kl.shape)}")
-    threshold = _check_number(threshold, "threshold", 0)
-    _require(torch.isfinite(kl), kl, "kl", "finite")   # negative entries are allowed: MC KL estimates can be < 0
+    threshold = check_number(threshold, "threshold", 0)
+    require(torch.isfinite(kl), kl, "kl", "finite")   # negative entries are allowed: MC KL estimates can be < 0
     return (kl.mean(0) < threshold).float().mean().item()
 
 # %% ../nbs/07_evaluate.ipynb #336caed1
@@ -162,7 +162,7 @@ def evaluate(model: nn.Module,           # a model with the shared interface of 
     "MSE per pixel, SSIM, mean ELBO and KL (nats/image), ODI (aggregated and per fixed batch) and DNR of `model` on `dataset`."
     _check_module(model, "model", ("is_discrete",))
     _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
-    dnr_threshold = _check_number(dnr_threshold, "dnr_threshold", 0, lo_open=True)
+    dnr_threshold = check_number(dnr_threshold, "dnr_threshold", 0, lo_open=True)
     _need(_is_int(odi_batch_size, 0), "odi_batch_size", odi_batch_size, "an int >= 0")
     _need(_is_int(odi_samples, 2), "odi_samples", odi_samples, "an int >= 2")
     if isinstance(data_range, str):
@@ -212,7 +212,7 @@ def _check_images(images, data_range, name: str = "images"):
           getattr(images, "shape", type(images).__name__), "a tensor (N, C, H, W) with C = 1 or 3")
     if images.dtype == torch.uint8: return data_range
     _need(not images.is_complex() and images.dtype != torch.bool, name, images.dtype, "uint8 or a real float tensor")
-    _require(torch.isfinite(images), images, name, "finite")
+    require(torch.isfinite(images), images, name, "finite")
     return _check_range(data_range)
 
 def to_uint8_rgb(images: torch.Tensor,   # (N, C, H, W), C = 1 or 3: float in `data_range`, or uint8 (kept)
@@ -357,7 +357,7 @@ class _Given(nn.Module):
 def _check_features(name, f, n_min=2):
     _need(isinstance(f, torch.Tensor) and f.dim() == 2 and f.shape[0] >= n_min, name,
           tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__, f"a tensor (N, F) with N >= {n_min}")
-    _require(torch.isfinite(f), f, name, "finite")
+    require(torch.isfinite(f), f, name, "finite")
 
 def feature_metrics(real: torch.Tensor | None,             # (N, F) features of real images (None for IS alone)
                     fake: torch.Tensor | None,             # (M, F) features of generated images
@@ -493,7 +493,7 @@ def _feature_array(features) -> np.ndarray:
         np.issubdtype(features.dtype, np.integer) or np.issubdtype(features.dtype, np.floating)
     _need(real, "features", features.dtype, "a real (integer or float) array")
     X = features.detach().cpu().double().numpy() if isinstance(features, torch.Tensor) else features.astype(np.float64)
-    _require(torch.from_numpy(np.isfinite(X)), torch.from_numpy(X), "features", "finite")
+    require(torch.from_numpy(np.isfinite(X)), torch.from_numpy(X), "features", "finite")
     return X
 
 def _check_xy(features, labels):
@@ -529,7 +529,7 @@ def probe_accuracy(features,                         # (N, K) representations
           f"with n_test, ints >= 2 and >= 1 summing to at most the {len(X)} images")
     _need(len(n_labels) > 0 and all(_is_int(k, 2) and k <= n_pool for k in n_labels), "n_labels", n_labels, f"ints in [2, n_pool={n_pool}]")
     _need(_is_int(repeats, 1) and repeats <= MAX_REPEATS, "repeats", repeats, f"an int in [1, {MAX_REPEATS}]")
-    C, max_iter = _check_number(C, "C", 0, lo_open=True), _check_int(max_iter, "max_iter")
+    C, max_iter = check_number(C, "C", 0, lo_open=True), check_int(max_iter, "max_iter")
     acc = {k: [] for k in n_labels}
     for rep in range(repeats):
         perm = np.random.default_rng(seed + rep).permutation(len(X))
@@ -593,7 +593,7 @@ def shattering_dim(features,                  # (N, K) representations
     X, y = _check_xy(features, labels)
     _need(_is_int(n_train, 2) and _is_int(n_test, 1) and n_train + n_test <= len(X), "n_train", (n_train, n_test),
           f"with n_test, ints >= 2 and >= 1 summing to at most the {len(X)} images")
-    C, max_iter = _check_number(C, "C", 0, lo_open=True), _check_int(max_iter, "max_iter")
+    C, max_iter = check_number(C, "C", 0, lo_open=True), check_int(max_iter, "max_iter")
     perm = np.random.default_rng(seed).permutation(len(X))
     tr, te = perm[:n_train], perm[n_train:n_train + n_test]
     if standardize:
@@ -691,7 +691,7 @@ def tsne_embedding(features,                 # (N, K) representations
     from sklearn.manifold import TSNE
     X = _feature_array(features)
     _need(len(X) >= 3, "features", X.shape, "an array (N, K) with N >= 3")
-    perplexity = _check_number(perplexity, "perplexity", 0, len(X), lo_open=True, hi_open=True)
+    perplexity = check_number(perplexity, "perplexity", 0, len(X), lo_open=True, hi_open=True)
     sd = X.std(0)
     X = (X - X.mean(0)) / np.where(sd > 0, sd, 1.0)
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(X)

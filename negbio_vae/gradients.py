@@ -15,9 +15,9 @@ from torch import nn
 from .relaxations import METHODS, eat_poisson, gsm_poisson, relaxed_poisson
 from .campbell import COLORS, mean_factor, variance_factor, papers_upper_bound
 from .kl import kl_poisson
-from .distributions import (MAX_SAMPLE_ELEMENTS, _check_int, _check_number, _check_sample_shape,
-                                      _check_same_device, _require)
-from .distributions import _check_choice, _check_choices, _check_dtype_device, _check_values
+from .distributions import (MAX_SAMPLE_ELEMENTS, check_int, check_number, check_sample_shape,
+                                      check_same_device, require)
+from .distributions import check_choice, check_choices, check_dtype_device, check_values
 
 
 # %% auto #0
@@ -35,14 +35,14 @@ def check_linear(u, x, phi):
     for name, t in (("u", u), ("x", x), ("phi", phi)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise ValueError(f"`{name}` must be a floating-point tensor, got {t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
-    _check_same_device(u=u, x=x, phi=phi)
+    check_same_device(u=u, x=x, phi=phi)
     if phi.dim() != 2: raise ValueError(f"`phi` must be a 2-D (M, K) dictionary, got shape {tuple(phi.shape)}")
     M, K = phi.shape
     if u.dim() < 1 or u.shape[-1] != K: raise ValueError(f"`u` must have last dimension K = {K} (the columns of phi), got shape {tuple(u.shape)}")
     if x.dim() < 1 or x.shape[-1] != M: raise ValueError(f"`x` must have last dimension M = {M} (the rows of phi), got shape {tuple(x.shape)}")
     try: torch.broadcast_shapes(u.shape[:-1], x.shape[:-1])
     except RuntimeError: raise ValueError(f"the batch shapes of `u` {tuple(u.shape[:-1])} and `x` {tuple(x.shape[:-1])} do not broadcast") from None
-    for name, t in (("u", u), ("x", x), ("phi", phi)): _require(torch.isfinite(t), t, name, "finite")
+    for name, t in (("u", u), ("x", x), ("phi", phi)): require(torch.isfinite(t), t, name, "finite")
     dtype = torch.promote_types(torch.promote_types(u.dtype, x.dtype), phi.dtype)
     return u.to(dtype), x.to(dtype), phi.to(dtype)
 
@@ -89,12 +89,12 @@ def check_direction(v, u, x, phi, name="v"):
     if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() < 1 or v.shape[-1] != K:
         got = f"{v.dtype} tensor of shape {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
         raise ValueError(f"`{name}` must be a floating-point tensor with last dimension K = {K}, got {got}")
-    _check_same_device(**{name: v, "u": u})
+    check_same_device(**{name: v, "u": u})
     try: torch.broadcast_shapes(v.shape[:-1], u.shape[:-1], x.shape[:-1])
     except RuntimeError:
         raise ValueError(f"the batch shape {tuple(v.shape[:-1])} of `{name}` does not broadcast against those of `u` "
                          f"{tuple(u.shape[:-1])} and `x` {tuple(x.shape[:-1])}") from None
-    _require(torch.isfinite(v), v, name, "finite")
+    require(torch.isfinite(v), v, name, "finite")
     return v.to(u.dtype)
 
 def _quadratic(v, u, phi, grad):
@@ -116,8 +116,8 @@ def _campbell(temperature, indicator):
     return mean_factor(tau, indicator), variance_factor(tau, indicator)
 
 def _check_positive(value, name):
-    "A finite number > 0 as a float (chapter 00's `_check_number`); ValueError naming `name` otherwise."
-    return _check_number(value, name, 0, lo_open=True)
+    "A finite number > 0 as a float (chapter 00's `check_number`); ValueError naming `name` otherwise."
+    return check_number(value, name, 0, lo_open=True)
 
 # %% ../nbs/08_gradients.ipynb #9604ac61
 def relaxed_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
@@ -134,7 +134,7 @@ ESTIMATORS = ("exact",) + METHODS + ("score",)
 def _relaxed(rate, tau, method, upper_bound):
     "Relaxed Poisson samples by `method`, with the samplers' adaptive M (None), the papers' M or a fixed M."
     if upper_bound is None: return relaxed_poisson(rate, tau, method, validate=False)
-    m = papers_upper_bound(rate.detach()) if upper_bound == "papers" else _check_int(upper_bound, "upper_bound")
+    m = papers_upper_bound(rate.detach()) if upper_bound == "papers" else check_int(upper_bound, "upper_bound")
     if method == "gsm": return gsm_poisson(rate, tau, n_categories=m, validate=False)
     return eat_poisson(rate, tau, method[4:], n_arrivals=m, validate=False)
 
@@ -147,11 +147,11 @@ def pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                  ) -> torch.Tensor:
     "S pathwise estimates grad_u ||x - Phi z~||^2, z~ a relaxed Poi(e^u) sample (Hitchhiker Eq. 15): (S, ..., K)."
     u, x, phi = check_linear(u, x, phi)
-    tau, S = _check_positive(temperature, "temperature"), _check_int(n_samples, "n_samples")
-    _check_choice(method, "method", METHODS)
-    if not (upper_bound is None or upper_bound == "papers"): _check_int(upper_bound, "upper_bound")
+    tau, S = _check_positive(temperature, "temperature"), check_int(n_samples, "n_samples")
+    check_choice(method, "method", METHODS)
+    if not (upper_bound is None or upper_bound == "papers"): check_int(upper_bound, "upper_bound")
     shape = (S,) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
-    _check_sample_shape(shape[:1], "n_samples", shape[1:])
+    check_sample_shape(shape[:1], "n_samples", shape[1:])
     with torch.enable_grad():
         us = u.detach().expand(shape).clone().requires_grad_(True)
         z = _relaxed(us.exp(), tau, method, upper_bound)
@@ -174,10 +174,10 @@ def score_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
               ) -> torch.Tensor:
     "S score-function estimates (f(z_s) - b_s)(z_s - lambda) of grad_u E||x - Phi z||^2 (Hitchhiker Eq. 14): (S, ..., K)."
     u, x, phi = check_linear(u, x, phi)
-    _check_choice(baseline, "baseline", BASELINES)
-    S = _check_int(n_samples, "n_samples", 2 if baseline == "loo" else 1)
+    check_choice(baseline, "baseline", BASELINES)
+    S = check_int(n_samples, "n_samples", 2 if baseline == "loo" else 1)
     shape = (S,) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
-    _check_sample_shape(shape[:1], "n_samples", shape[1:])
+    check_sample_shape(shape[:1], "n_samples", shape[1:])
     lam = u.detach().exp().expand(shape)
     z = torch.poisson(lam)
     f = (x.detach() - z @ phi.detach().T).pow(2).sum(-1)
@@ -192,7 +192,7 @@ def gradient_samples(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                      baseline: str = "loo"           # score function baseline
                     ) -> torch.Tensor:
     "S estimates (S, ..., K) of the gradient of Eq. 59 w.r.t. u by `estimator` ('exact' gives (1, ..., K))."
-    _check_choice(estimator, "estimator", ESTIMATORS); _check_choice(baseline, "baseline", BASELINES)
+    check_choice(estimator, "estimator", ESTIMATORS); check_choice(baseline, "baseline", BASELINES)
     if estimator == "exact": return recon_grad_exact(u, x, phi)[None]
     if estimator == "score": return score_grad(u, x, phi, n_samples, baseline)
     return pathwise_grad(u, x, phi, temperature, estimator, n_samples, upper_bound)
@@ -204,8 +204,8 @@ def check_samples(samples, g):
         raise ValueError(f"`samples` must have shape (S, {', '.join(map(str, g.shape))}) with S >= 2 "
                          f"(the batch shape of `u` and `x` broadcast, then K), got "
                          f"{tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__}")
-    _check_same_device(samples=samples, u=g)
-    _require(torch.isfinite(samples), samples, "samples", "finite")
+    check_same_device(samples=samples, u=g)
+    require(torch.isfinite(samples), samples, "samples", "finite")
     return samples.shape[0], samples.to(g.dtype)
 
 METRICS = ("cos_mean", "cos_sample", "bias_energy", "noise_energy", "bias_energy_debiased", "raw_bias", "raw_variance")
@@ -278,10 +278,10 @@ class LinearPVAE(nn.Module):
     "Linear P-VAE (Hitchhiker G.1, P-VAE): prior Poi(r), log-rates u = log r + W_enc x, z ~ Poi(e^u), x_hat = Phi z."
     def __init__(self, n_inputs: int = 256, n_latents: int = 512, dtype=torch.float32, device=None):
         super().__init__()
-        M, K = _check_int(n_inputs, "n_inputs"), _check_int(n_latents, "n_latents")
+        M, K = check_int(n_inputs, "n_inputs"), check_int(n_latents, "n_latents")
         if M * K > MAX_SAMPLE_ELEMENTS:
             raise ValueError(f"`n_inputs` x `n_latents` = {M * K} is above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
-        kw = dict(dtype=dtype, device=_check_dtype_device(dtype, device))
+        kw = dict(dtype=dtype, device=check_dtype_device(dtype, device))
         self.w_enc = nn.Parameter((torch.rand(K, M, **kw) * 2 - 1) / math.sqrt(M))   # nn.Linear's default range
         self.phi = nn.Parameter((torch.rand(M, K, **kw) * 2 - 1) / math.sqrt(K))
         self.log_prior = nn.Parameter(torch.rand(K, **kw) * math.log(100) - math.log(100))
@@ -297,7 +297,7 @@ class LinearPVAE(nn.Module):
 
     def surrogate(self, x, estimator="exact", temperature=None, n_samples=1, baseline="loo", upper_bound=None, beta=1.0):
         "Scalar batch mean of the surrogate reconstruction loss + beta * KL; its gradient is the estimator's."
-        _check_choice(estimator, "estimator", ESTIMATORS)
+        check_choice(estimator, "estimator", ESTIMATORS)
         u = self.log_rates(x)
         return (_surrogate_recon(u, x, self.phi, estimator, temperature, n_samples, baseline, upper_bound) + beta * self.kl(u)).mean()
 
@@ -325,14 +325,14 @@ class PVAEConfig:
     dtype: torch.dtype = torch.float32
 
     def __post_init__(self):
-        _check_choice(self.estimator, "estimator", ESTIMATORS); _check_choice(self.baseline, "baseline", BASELINES)
-        for k in ("n_latents", "n_steps", "batch_size"): _check_int(getattr(self, k), k)
-        for k in ("warmup_steps", "eval_every", "seed"): _check_int(getattr(self, k), k, 0)
-        _check_int(self.n_samples, "n_samples", 2 if self.estimator == "score" and self.baseline == "loo" else 1)
+        check_choice(self.estimator, "estimator", ESTIMATORS); check_choice(self.baseline, "baseline", BASELINES)
+        for k in ("n_latents", "n_steps", "batch_size"): check_int(getattr(self, k), k)
+        for k in ("warmup_steps", "eval_every", "seed"): check_int(getattr(self, k), k, 0)
+        check_int(self.n_samples, "n_samples", 2 if self.estimator == "score" and self.baseline == "loo" else 1)
         for k in ("temperature", "lr", "beta", "clip"): _check_positive(getattr(self, k), k)
         if self.tau_start is not None: _check_positive(self.tau_start, "tau_start")
-        _check_number(self.anneal_frac, "anneal_frac", 0, 1)
-        _check_dtype_device(self.dtype, self.device)
+        check_number(self.anneal_frac, "anneal_frac", 0, 1)
+        check_dtype_device(self.dtype, self.device)
 
     def tau(self, step: int) -> float:
         "Temperature at `step` (linear annealing)."
@@ -358,9 +358,9 @@ def exact_elbo(model: LinearPVAE, x: torch.Tensor, batch_size: int = 4096) -> fl
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != 2 or x.shape[1] != M or len(x) == 0:
         got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"`x` must be a non-empty 2-D floating-point tensor (N, {M}), got {got}")
-    _check_same_device(x=x, model=model.phi)
-    _require(torch.isfinite(x), x, "x", "finite")
-    batch_size, x = _check_int(batch_size, "batch_size"), x.to(model.phi.dtype)
+    check_same_device(x=x, model=model.phi)
+    require(torch.isfinite(x), x, "x", "finite")
+    batch_size, x = check_int(batch_size, "batch_size"), x.to(model.phi.dtype)
     return -sum(float(model.loss_exact(xb).sum()) for xb in x.split(batch_size)) / len(x)
 
 # %% ../nbs/08_gradients.ipynb #d6648073
@@ -372,10 +372,10 @@ def train_linear_pvae(x_train: torch.Tensor,  # (N, M) training data (flattened 
     if config is not None and not isinstance(config, PVAEConfig):
         raise ValueError(f"`config` must be a PVAEConfig or None, got {type(config).__name__}")
     c = PVAEConfig() if config is None else config
-    dev = _check_dtype_device(c.dtype, c.device or "cpu")
+    dev = check_dtype_device(c.dtype, c.device or "cpu")
     if not (isinstance(x_train, torch.Tensor) and x_train.dim() == 2 and isinstance(x_valid, torch.Tensor) and x_valid.shape[1:] == x_train.shape[1:]):
         raise ValueError("`x_train` and `x_valid` must be 2-D tensors (N, M) with the same M")
-    for name, t in (("x_train", x_train), ("x_valid", x_valid)): _require(torch.isfinite(t), t, name, "finite")
+    for name, t in (("x_train", x_train), ("x_valid", x_valid)): require(torch.isfinite(t), t, name, "finite")
     torch.manual_seed(c.seed)
     model = LinearPVAE(x_train.shape[1], c.n_latents, c.dtype, dev)
     xt, xv = x_train.to(dev, c.dtype), x_valid.to(dev, c.dtype)
@@ -436,9 +436,9 @@ def gradient_sweep(phi: torch.Tensor,            # (M, K) dictionary of a traine
     if not ok:
         raise ValueError(f"`estimators` must be a dict label -> gradient_samples keyword arguments, got {estimators!r}")
     est = {k: {"estimator": k, **v} for k, v in (DEFAULT_ESTIMATORS if estimators is None else estimators).items()}
-    for k in est.values(): _check_choice(k["estimator"], "estimators", ESTIMATORS[1:])
-    rates, taus = _check_values(rates, "rates"), _check_values(taus, "taus")
-    _check_sample_shape((_check_int(n_samples, "n_samples"),), "n_samples", u0.shape)
+    for k in est.values(): check_choice(k["estimator"], "estimators", ESTIMATORS[1:])
+    rates, taus = check_values(rates, "rates"), check_values(taus, "taus")
+    check_sample_shape((check_int(n_samples, "n_samples"),), "n_samples", u0.shape)
     shape = (len(est), len(rates), len(taus), x.shape[0])
     values, theory = {m: np.full(shape, np.nan) for m in METRICS}, np.full(shape, np.nan)
     torch.manual_seed(seed); start = time.perf_counter()
@@ -549,7 +549,7 @@ def poisson_expectation_grad(f: Callable,            # f(z, rate) -> tensor, ele
                             ) -> float:
     "d/dlambda E_{z ~ Poi(lambda)} f(z, lambda) by autograd through the truncated pmf sum (Hitchhiker Eq. 82, completed)."
     if not callable(f): raise ValueError(f"`f` must be a callable f(z, rate), got {type(f).__name__}")
-    rate, tail = _check_positive(rate, "rate"), _check_number(tail, "tail", 0, 1, lo_open=True, hi_open=True)
+    rate, tail = _check_positive(rate, "rate"), check_number(tail, "tail", 0, 1, lo_open=True, hi_open=True)
     lam = torch.tensor(rate, dtype=torch.float64, requires_grad=True)
     k = torch.arange(int(scipy.stats.poisson.isf(tail, rate)) + 11, dtype=torch.float64)
     pmf = torch.exp(k * torch.log(lam) - lam - torch.lgamma(k + 1))
@@ -580,8 +580,8 @@ def relaxed_grad_samples(f: Callable,                # f(z, rate) -> tensor, ele
     "n pathwise estimates d f(z~(lambda), lambda) / d lambda, z~ a relaxed Poi(lambda) sample (Hitchhiker Eq. 81)."
     if not callable(f): raise ValueError(f"`f` must be a callable f(z, rate), got {type(f).__name__}")
     rate, tau = _check_positive(rate, "rate"), _check_positive(temperature, "temperature")
-    _check_choice(method, "method", METHODS); _check_dtype_device(dtype, None)
-    n = _check_sample_shape((_check_int(n_samples, "n_samples"),), "n_samples")[0]
+    check_choice(method, "method", METHODS); check_dtype_device(dtype, None)
+    n = check_sample_shape((check_int(n_samples, "n_samples"),), "n_samples")[0]
     return _relaxed_grads([f], rate, tau, method, n, upper_bound, dtype)[0]
 
 # %% ../nbs/08_gradients.ipynb #3c00243e
@@ -614,13 +614,13 @@ def optimal_temperature_study(functions: dict | None = None,   # name -> f(z, ra
     functions = TEST_FUNCTIONS if functions is None else functions
     if not isinstance(functions, dict) or not functions or not all(callable(f) for f in functions.values()):
         raise ValueError(f"`functions` must be a non-empty dict name -> f(z, rate), got {functions!r}")
-    rates, taus = _check_values(rates, "rates"), _check_values(taus, "taus")
-    methods = _check_choices(methods, "methods", METHODS)
-    n_mc, n_repeats = _check_int(n_mc, "n_mc"), _check_int(n_repeats, "n_repeats")
+    rates, taus = check_values(rates, "rates"), check_values(taus, "taus")
+    methods = check_choices(methods, "methods", METHODS)
+    n_mc, n_repeats = check_int(n_mc, "n_mc"), check_int(n_repeats, "n_repeats")
     if n_mc * n_repeats * len(functions) > MAX_SAMPLE_ELEMENTS:
         raise ValueError(f"`n_mc` x `n_repeats` x len(functions) = {n_mc * n_repeats * len(functions)} is above "
                          f"MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
-    _check_dtype_device(dtype, None)
+    check_dtype_device(dtype, None)
     exact = np.array([[poisson_expectation_grad(f, r) for r in rates] for f in functions.values()])
     eq82 = np.array([[poisson_expectation_grad(f, r, explicit=False) for r in rates] for f in functions.values()])
     mae, mae82 = (np.empty((len(methods), len(functions), len(rates), len(taus))) for _ in range(2))

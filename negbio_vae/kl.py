@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 import torch
 from torch.distributions import register_kl
-from .distributions import (NegativeBinomial, _float_args, _check_same_device, _check_number, _check_int,
-                                      _check_sample_shape, _require)
+from .distributions import (NegativeBinomial, float_args, check_same_device, check_number, check_int,
+                                      check_sample_shape, require)
 
 # %% auto #0
 __all__ = ['exp_minus_one_minus', 'kl_poisson', 'kl_nb_series', 'kl_nb_ds', 'kl_nb_mc', 'plot_kl_dispersion_sharing']
@@ -36,8 +36,8 @@ def exp_minus_one_minus(t: torch.Tensor,  # any finite real tensor (half precisi
                         validate_args=True  # check that t is finite (synchronizes with the device)
                        ) -> torch.Tensor:
     "phi(t) = exp(t) - 1 - t >= 0, without cancellation near t = 0."
-    t, = _float_args(t=t)
-    if validate_args: _require(torch.isfinite(t), t, "t", "finite")
+    t, = float_args(t=t)
+    if validate_args: require(torch.isfinite(t), t, "t", "finite")
     return _scaled_phi(t, 1.0, torch.expm1(t))
 
 # %% ../nbs/03_kl.ipynb #d74f3184
@@ -59,9 +59,9 @@ def kl_poisson(rate_q,             # posterior rate(s) lambda_q = r * delta_r > 
                validate_args=True  # check that the rates are positive and finite (synchronizes with the device)
               ) -> torch.Tensor:
     "KL(Poi(rate_q) || Poi(rate_p)) = rate_p * f(rate_q / rate_p), elementwise (P-VAE; NegBio-VAE Eq. 1)."
-    rate_q, rate_p = _float_args(rate_q=rate_q, rate_p=rate_p)
+    rate_q, rate_p = float_args(rate_q=rate_q, rate_p=rate_p)
     if validate_args:
-        for name, v in (("rate_q", rate_q), ("rate_p", rate_p)): _require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
+        for name, v in (("rate_q", rate_q), ("rate_p", rate_p)): require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
     t = _log_ratio(rate_p, rate_q, torch.log(rate_p), torch.log(rate_q))
     return _scaled_phi(t, rate_q, rate_p - rate_q)
 
@@ -90,7 +90,7 @@ def _check_nb(d, name):
 
 def _batch_shape(q, p):
     "Broadcast batch shape of `q` and `p` (ValueError naming both if they do not broadcast or sit on two devices)."
-    _check_same_device(q=q.r, p=p.r)
+    check_same_device(q=q.r, p=p.r)
     try: return torch.broadcast_shapes(q.batch_shape, p.batch_shape)
     except RuntimeError as e: raise ValueError(f"batch shapes of `q` {tuple(q.batch_shape)} and `p` {tuple(p.batch_shape)} do not broadcast") from e
 
@@ -126,8 +126,8 @@ def kl_nb_series(q: NegativeBinomial,  # posterior NB(r_q, p_q)
                 ) -> torch.Tensor:
     "Exact KL(q || p) for any two NBs by the truncated series sum_{z<Z} q(z) log(q(z)/p(z)), tail error <= `tol`."
     _check_nb(q, "q"); _check_nb(p, "p")
-    tol, max_terms = _check_number(tol, "tol", 0, lo_open=True), _check_int(max_terms, "max_terms")
-    chunk_elements = _check_int(chunk_elements, "chunk_elements")
+    tol, max_terms = check_number(tol, "tol", 0, lo_open=True), check_int(max_terms, "max_terms")
+    chunk_elements = check_int(chunk_elements, "chunk_elements")
     shape = _batch_shape(q, p)
     q, p = q.expand(shape), p.expand(shape)
     Z = _series_cutoff(q, p, tol, max_terms)
@@ -153,13 +153,13 @@ def kl_nb_ds(r,                  # shared dispersion r > 0 of posterior and prio
              validate_args=True  # check the ranges (synchronizes with the device)
             ) -> torch.Tensor:
     "KL(NB(r, p*delta_p) || NB(r, p)) = r * g(p, delta_p), elementwise (NegBio-VAE Eq. 3, dispersion sharing)."
-    r, p, delta_p = _float_args(r=r, p=p, delta_p=delta_p)
+    r, p, delta_p = float_args(r=r, p=p, delta_p=delta_p)
     if validate_args:
-        _require((r > 0) & torch.isfinite(r), r, "r", "> 0 and finite")
-        _require((p > 0) & (p < 1), p, "p", "in the open interval (0, 1)")
-        _require((delta_p > 0) & torch.isfinite(delta_p), delta_p, "delta_p", "> 0 and finite")
+        require((r > 0) & torch.isfinite(r), r, "r", "> 0 and finite")
+        require((p > 0) & (p < 1), p, "p", "in the open interval (0, 1)")
+        require((delta_p > 0) & torch.isfinite(delta_p), delta_p, "delta_p", "> 0 and finite")
         q = p * delta_p
-        _require((q > 0) & (q < 1), q, "delta_p", "such that the posterior's p * delta_p is in (0, 1)", shown="p * delta_p")
+        require((q > 0) & (q < 1), q, "delta_p", "such that the posterior's p * delta_p is in (0, 1)", shown="p * delta_p")
     u = -p * (delta_p - 1) / (1 - p)
     w = (1 - p) * (1 + u) / (p * delta_p)
     return _kl_nb_shared(r, torch.log(delta_p), torch.log1p(u), w)
@@ -194,11 +194,11 @@ def kl_nb_mc(q: NegativeBinomial,  # posterior NB(r_q, p_q)
     "Monte Carlo KL(q || p): mean of log q(z) - log p(z) over the leading sample dimensions of `z`."
     _check_nb(q, "q"); _check_nb(p, "p")
     shape = _batch_shape(q, p)
-    z, = _float_args(z=z)  # half precision -> float32
-    _check_same_device(z=z, q=q.r)
+    z, = float_args(z=z)  # half precision -> float32
+    check_same_device(z=z, q=q.r)
     if z.dim() < len(shape) or z.shape[z.dim() - len(shape):] != shape:
         raise ValueError(f"`z` must have shape sample_shape + batch_shape {tuple(shape)}, got {tuple(z.shape)}")
-    if validate_args: _require((z >= 0) & torch.isfinite(z), z, "z", ">= 0 and finite")
+    if validate_args: require((z >= 0) & torch.isfinite(z), z, "z", ">= 0 and finite")
     diff = q._log_pmf(z) - p._log_pmf(z)
     sample_dims = tuple(range(z.dim() - len(shape)))
     return diff.mean(dim=sample_dims) if sample_dims else diff  # mean(dim=()) would reduce over everything
@@ -212,9 +212,9 @@ def plot_kl_dispersion_sharing(ps=(0.1, 0.5, 0.9),  # prior success probabilitie
     import matplotlib.pyplot as plt
     if isinstance(ps, (str, bytes)) or not hasattr(ps, "__len__") or len(ps) == 0:
         raise ValueError(f"`ps` must be a non-empty sequence of numbers in (0, 1), got {ps!r}")
-    ps = [_check_number(p, "ps", 0, 1, lo_open=True, hi_open=True) for p in ps]
-    delta_min = _check_number(delta_min, "delta_min", 0, 1, lo_open=True, hi_open=True)
-    n, ymax = _check_int(n, "n", 2), _check_number(ymax, "ymax", 0, lo_open=True)
+    ps = [check_number(p, "ps", 0, 1, lo_open=True, hi_open=True) for p in ps]
+    delta_min = check_number(delta_min, "delta_min", 0, 1, lo_open=True, hi_open=True)
+    n, ymax = check_int(n, "n", 2), check_number(ymax, "ymax", 0, lo_open=True)
     fig, ax = plt.subplots(figsize=(8, 4))
     for i, p in enumerate(ps):
         pt = torch.tensor(float(p), dtype=torch.float64)

@@ -11,8 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributions import (Distribution, Normal, Laplace, Poisson, Categorical, OneHotCategorical,
                                  RelaxedOneHotCategorical, kl_divergence)
-from .distributions import (NegativeBinomial, _check_int, _check_number, _check_same_device,
-                                     _check_sample_shape, _require)
+from .distributions import (NegativeBinomial, check_int, check_number, check_same_device,
+                                     check_sample_shape, require)
 from .relaxations import relaxed_poisson, relaxed_nb, _check_temperature
 from .kl import kl_poisson, kl_nb_mc
 
@@ -35,7 +35,7 @@ class ResDense(nn.Module):
     "Residual dense block x + W2 act(W1 x)."
     def __init__(self, width: int, act=nn.SiLU):
         super().__init__()
-        width = _check_int(width, "width")
+        width = check_int(width, "width")
         _check_n_parameters(2 * width * (width + 1), width=width)
         self.net = nn.Sequential(nn.Linear(width, width), act(), nn.Linear(width, width))
     def forward(self, x): return x + self.net(x)
@@ -53,7 +53,7 @@ def _check_widths(hidden, channels):
     "Validated MLP width and the two conv channel counts (ints >= 1)."
     if not (isinstance(channels, (tuple, list)) and len(channels) == 2):
         raise ValueError(f"`channels` must be a pair of ints >= 1, got {channels!r}")
-    return _check_int(hidden, "hidden"), tuple(_check_int(c, "channels") for c in channels)
+    return check_int(hidden, "hidden"), tuple(check_int(c, "channels") for c in channels)
 
 def _output_activation(data_range):
     if data_range is None: return nn.Identity()
@@ -89,7 +89,7 @@ def make_encoder(arch: str,                 # 'linear', 'mlp' or 'conv'
                 ) -> nn.Module:
     "Encoder mapping images (B, C, H, W) to (B, out_features)."
     C, H, W = _check_image_shape(image_shape, arch)
-    out_features, (hidden, channels) = _check_int(out_features, "out_features"), _check_widths(hidden, channels)
+    out_features, (hidden, channels) = check_int(out_features, "out_features"), _check_widths(hidden, channels)
     _check_n_parameters(_n_encoder(arch, C, H, W, out_features, hidden, *channels),
                         **_size_args(arch, hidden, channels, image_shape=image_shape, out_features=out_features))
     D = C * H * W
@@ -108,7 +108,7 @@ def make_decoder(arch: str,                 # 'linear', 'mlp' or 'conv'
                  hidden: int = 256, channels: tuple = (32, 64)) -> nn.Module:
     "Decoder mapping latents (B, K) to image means (B, C, H, W)."
     C, H, W = _check_image_shape(image_shape, arch)
-    n_latents, (hidden, channels) = _check_int(n_latents, "n_latents"), _check_widths(hidden, channels)
+    n_latents, (hidden, channels) = check_int(n_latents, "n_latents"), _check_widths(hidden, channels)
     out = _output_activation(data_range)
     _check_n_parameters(_n_decoder(arch, C, H, W, n_latents, hidden, *channels),
                         **_size_args(arch, hidden, channels, image_shape=image_shape, n_latents=n_latents))
@@ -149,8 +149,8 @@ class VAE(nn.Module):
                  hidden: int = 256):
         super().__init__()
         self.image_shape, self.arch = _check_image_shape(image_shape, arch), arch
-        self.n_latents, self.n_samples = _check_int(n_latents, "n_latents"), _check_int(n_samples, "n_samples")
-        self.beta, self.data_range = _check_number(beta, "beta", 0, lo_open=True), data_range
+        self.n_latents, self.n_samples = check_int(n_latents, "n_latents"), check_int(n_samples, "n_samples")
+        self.beta, self.data_range = check_number(beta, "beta", 0, lo_open=True), data_range
         self.temperature = _check_temperature(temperature)
         _output_activation(data_range)                                   # ValueError naming `data_range`
         h, ch = _check_widths(hidden, (32, 64))
@@ -176,7 +176,7 @@ class VAE(nn.Module):
             want = ", ".join(map(str, shape))
             raise ValueError(f"`{name}` must have shape (B, {want}) with B >= 1, got {tuple(t.shape)}")
         ref = self.decoder[0][0].weight
-        _check_same_device(**{name: t, "model": ref})
+        check_same_device(**{name: t, "model": ref})
         # outside autocast, a batch in another float dtype (e.g. bfloat16) is computed in the parameters' dtype
         return t if t.dtype == ref.dtype or torch.is_autocast_enabled(t.device.type) else t.to(ref.dtype)
     def encode(self, x):
@@ -189,8 +189,8 @@ class VAE(nn.Module):
         return self.decoder(z)
     def _check_n(self, n):
         "`n` samples: an int >= 1 whose latents and images stay within MAX_SAMPLE_ELEMENTS."
-        n = _check_int(n, "n")
-        return _check_sample_shape((n,), "n", (max(self.n_latents, math.prod(self.image_shape)),))[0]
+        n = check_int(n, "n")
+        return check_sample_shape((n,), "n", (max(self.n_latents, math.prod(self.image_shape)),))[0]
     @torch.no_grad()
     def sample(self, n: int):
         "n images decoded from exact prior samples."
@@ -198,7 +198,7 @@ class VAE(nn.Module):
         return self.decode(self.prior().sample((n,)).reshape(n, -1))
 
     def forward(self, x, temperature: float | None = None, beta: float | None = None) -> VAEOutput:
-        beta = self.beta if beta is None else _check_number(beta, "beta", 0)   # Python scalars: no synchronization
+        beta = self.beta if beta is None else check_number(beta, "beta", 0)   # Python scalars: no synchronization
         tau = self.temperature if temperature is None else _check_temperature(temperature)
         tau = tau if self.training else 0.0
         x = self._check_tensor(x, "x", self.image_shape)
@@ -240,7 +240,7 @@ class CategoricalVAE(VAE):
     is_discrete, params_per_latent = True, 1
 
     def __init__(self, image_shape, n_latents=256, n_categories: int | None = None, **kwargs):
-        n_latents = _check_int(n_latents, "n_latents")
+        n_latents = check_int(n_latents, "n_latents")
         self.n_categories = n_latents if n_categories is None else n_categories
         if not (isinstance(self.n_categories, int) and not isinstance(self.n_categories, bool) and self.n_categories > 1
                 and n_latents % self.n_categories == 0):

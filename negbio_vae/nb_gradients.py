@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 import time
 import torch
-from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, _as_float_tensor, _check_int, _check_number,
-                                      _check_same_device, _check_sample_shape, _require)
-from .distributions import _check_dtype_device
+from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tensor, check_int, check_number,
+                                      check_same_device, check_sample_shape, require)
+from .distributions import check_dtype_device
 from .relaxations import relaxed_nb, gsm_counts
 from .nb_moments import relaxed_nb_mean, relaxed_nb_variance
 from .kl import kl_nb_ds
 from .gradients import GradientMetrics, check_direction, check_linear, check_samples
-from .distributions import _check_choice, _check_choices, _check_values
+from .distributions import check_choice, check_choices, check_values
 
 # %% auto #0
 __all__ = ['NB_ESTIMATORS', 'nb_recon_loss_exact', 'nb_recon_grad_exact', 'nb_hessian_quadratic', 'nb_elbo_exact',
@@ -29,15 +29,15 @@ def _check_nb_linear(u, x, phi, r):
 
 def _check_like_u(value, name, u, positive=False):
     "A number or floating tensor broadcasting against `u`, finite (and > 0 if `positive`), in u's dtype and device."
-    t = _as_float_tensor(value, name)
-    if isinstance(value, torch.Tensor): _check_same_device(**{name: t, "u": u})
+    t = as_float_tensor(value, name)
+    if isinstance(value, torch.Tensor): check_same_device(**{name: t, "u": u})
     try: torch.broadcast_shapes(t.shape, u.shape)
     except RuntimeError:
         raise ValueError(f"`{name}` of shape {tuple(t.shape)} does not broadcast against `u` of shape {tuple(u.shape)} "
                          f"(last dimension K = {u.shape[-1]})") from None
     t = t.to(device=u.device, dtype=u.dtype)
     ok = torch.isfinite(t) & (t > 0) if positive else torch.isfinite(t)
-    _require(ok, t, name, "finite and > 0" if positive else "finite")
+    require(ok, t, name, "finite and > 0" if positive else "finite")
     return t
 
 def _nb_mean_var(u, r):
@@ -94,7 +94,7 @@ def nb_relaxed_loss_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r
                          ) -> torch.Tensor:
     "Mean EAT-relaxed loss ||x - c Phi mu||^2 + d^T (v mu + c^2 mu^2 / r) for z~ ~ relaxed NB(r, sigmoid(u)), shape (...)."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
-    return _nb_relaxed_loss(u, x, phi, r, _check_number(temperature, "temperature", 0, lo_open=True), indicator)
+    return _nb_relaxed_loss(u, x, phi, r, check_number(temperature, "temperature", 0, lo_open=True), indicator)
 
 def _nb_relaxed_loss(u, x, phi, r, tau, indicator):
     p = torch.sigmoid(u)
@@ -106,7 +106,7 @@ def nb_relaxed_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r
                           temperature: float, indicator: str = "cubic") -> torch.Tensor:
     "Gradient in u of the mean EAT-relaxed loss (autograd of the closed form): the mean of the EAT pathwise estimator."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
-    tau = _check_number(temperature, "temperature", 0, lo_open=True)
+    tau = check_number(temperature, "temperature", 0, lo_open=True)
     with torch.enable_grad():
         w = u.detach().clone().requires_grad_(True)
         return torch.autograd.grad(_nb_relaxed_loss(w, x, phi, r, tau, indicator).sum(), w)[0]
@@ -130,10 +130,10 @@ def nb_pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r,
                     ) -> torch.Tensor:
     "S pathwise estimates grad_u ||x - Phi z~||^2, z~ a relaxed NB(r, sigmoid(u)) sample, shape (S, ..., K)."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
-    temperature = _check_number(temperature, "temperature", 0, lo_open=True)
-    _check_choice(method, "method", NB_ESTIMATORS)
-    shape = (_check_int(n_samples, "n_samples"),) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
-    _check_sample_shape(shape[:1], "n_samples", shape[1:])
+    temperature = check_number(temperature, "temperature", 0, lo_open=True)
+    check_choice(method, "method", NB_ESTIMATORS)
+    shape = (check_int(n_samples, "n_samples"),) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
+    check_sample_shape(shape[:1], "n_samples", shape[1:])
     rr = r.expand(shape)
     with torch.enable_grad():
         us = u.detach().expand(shape).clone().requires_grad_(True)
@@ -161,15 +161,15 @@ def nb_gradient_sweep(mean_rates=(2.0, 20.0), taus=(0.02, 0.1, 0.5), methods=NB_
                       n_latents: int = 16, n_pixels: int = 32, r: float = 5.0, n_items: int = 8,
                       n_samples: int = 256, seed: int = 0, dtype=torch.float64) -> list:
     "Rows (method, mean_rate, tau, CosMean, BiasEnergy (debiased), exact BiasEnergy (EAT; else nan), NoiseEnergy, raw variance, seconds)."
-    mean_rates, taus = _check_values(mean_rates, "mean_rates"), _check_values(taus, "taus")
-    methods, r = _check_choices(methods, "methods", NB_ESTIMATORS), _check_number(r, "r", 0, lo_open=True)
-    n_latents, n_pixels = _check_int(n_latents, "n_latents"), _check_int(n_pixels, "n_pixels")
-    n_items = _check_int(n_items, "n_items")
+    mean_rates, taus = check_values(mean_rates, "mean_rates"), check_values(taus, "taus")
+    methods, r = check_choices(methods, "methods", NB_ESTIMATORS), check_number(r, "r", 0, lo_open=True)
+    n_latents, n_pixels = check_int(n_latents, "n_latents"), check_int(n_pixels, "n_pixels")
+    n_items = check_int(n_items, "n_items")
     if max(n_pixels, n_items) * max(n_latents, n_pixels) > MAX_SAMPLE_ELEMENTS:
         raise ValueError(f"`n_pixels`={n_pixels}, `n_latents`={n_latents} and `n_items`={n_items} ask for more than "
                          f"MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS} elements")
-    _check_sample_shape((_check_int(n_samples, "n_samples"),), "n_samples", (n_items, n_latents))
-    _check_dtype_device(dtype, None)
+    check_sample_shape((check_int(n_samples, "n_samples"),), "n_samples", (n_items, n_latents))
+    check_dtype_device(dtype, None)
     gen = torch.Generator().manual_seed(seed)
     phi = torch.randn(n_pixels, n_latents, generator=gen, dtype=dtype) / math.sqrt(n_pixels)
     rows = []

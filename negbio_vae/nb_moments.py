@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from .campbell import mean_factor, variance_factor
-from .distributions import _float_args, _require
+from .distributions import float_args, require
 
 # %% auto #0
 __all__ = ['relaxed_nb_mean', 'relaxed_nb_variance', 'relaxed_nb_fano', 'plot_relaxed_nb_moments']
@@ -16,9 +16,9 @@ def _nb_mean(r, p): return r * (1 - p) / p
 
 def _check_rp(r, p):
     "ValueError naming `r` or `p` unless they are numbers or float tensors that broadcast, r finite > 0, 0 < p < 1."
-    rt, pt = _float_args(r=r, p=p)
-    _require(torch.isfinite(rt) & (rt > 0), rt, "r", "finite and > 0")
-    _require((pt > 0) & (pt < 1), pt, "p", "in (0, 1)")
+    rt, pt = float_args(r=r, p=p)
+    require(torch.isfinite(rt) & (rt > 0), rt, "r", "finite and > 0")
+    require((pt > 0) & (pt < 1), pt, "p", "in (0, 1)")
 
 def relaxed_nb_mean(r, p, tau, indicator: str = "cubic"):
     "Mean c(tau) r(1-p)/p of the EAT-relaxed NB(r, p) (papers' convention)."

@@ -13,8 +13,8 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .distributions import NegativeBinomial, MAX_SAMPLE_ELEMENTS, _check_sample_shape
-from .distributions import _as_float_tensor, _check_choice, _check_int, _check_number, _check_same_device, _require
+from .distributions import NegativeBinomial, MAX_SAMPLE_ELEMENTS, check_sample_shape
+from .distributions import as_float_tensor, check_choice, check_int, check_number, check_same_device, require
 from .relaxations import relaxed_poisson, gsm_counts
 from .kl import kl_poisson
 from .train import resolve_device
@@ -30,16 +30,16 @@ __all__ = ['ESTIMATORS', 'RELAXED', 'METRICS', 'COLORS', 'LABELS', 'glm_log_rate
 # %% ../nbs/09_poglm.ipynb #b79ce8f9
 def _check_max_rate(max_rate):
     "lambda_max: None (no clipping) or a finite number > 0; ValueError naming `max_rate`."
-    return None if max_rate is None else _check_number(max_rate, "max_rate", 0, lo_open=True)
+    return None if max_rate is None else check_number(max_rate, "max_rate", 0, lo_open=True)
 
 def _check_tensor(x, name, lo=None, half=True):
     "A floating-point tensor, finite (and >= lo if given); ValueError naming `name`. Synchronizes: entry points only."
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"`{name}` must be a floating-point tensor, got {type(x).__name__}")
-    _as_float_tensor(x, name)
+    as_float_tensor(x, name)
     if not half and x.dtype in (torch.float16, torch.bfloat16):
         raise ValueError(f"`{name}` must be float32 or float64, got {x.dtype}")
-    _require(torch.isfinite(x) if lo is None else torch.isfinite(x) & (x >= lo), x, name,
+    require(torch.isfinite(x) if lo is None else torch.isfinite(x) & (x >= lo), x, name,
              "finite" if lo is None else f"finite and >= {lo:g}")
     return x
 
@@ -69,8 +69,8 @@ def poisson_log_pmf(value: torch.Tensor,    # counts y >= 0 (real values allowed
                    ) -> torch.Tensor:
     "log Pois(y; lambda) = y log(lambda) - lambda - lgamma(y + 1), elementwise, from log lambda."
     _check_tensor(value, "value"); _check_tensor(log_rate, "log_rate")
-    _check_same_device(value=value, log_rate=log_rate)
-    _require(value > -1, value, "value", "> -1 (counts y >= 0; lgamma(y + 1) extends the pmf smoothly to y > -1)")
+    check_same_device(value=value, log_rate=log_rate)
+    require(value > -1, value, "value", "> -1 (counts y >= 0; lgamma(y + 1) extends the pmf smoothly to y > -1)")
     try: torch.broadcast_shapes(value.shape, log_rate.shape)
     except RuntimeError:
         shapes = f"`value` {tuple(value.shape)} and `log_rate` {tuple(log_rate.shape)}"
@@ -88,7 +88,7 @@ def causal_drive(spikes: torch.Tensor,   # y, shape (..., T, N)
                 ) -> torch.Tensor:
     "GLM drive h_t = b + sum_k W_k y_{t-1-k} for every t, shape (..., T, N), by one causal conv1d."
     N, _ = _check_glm(weight, bias)
-    _check_tensor(spikes, "spikes", lo=0, half=False); _check_same_device(spikes=spikes, weight=weight)
+    _check_tensor(spikes, "spikes", lo=0, half=False); check_same_device(spikes=spikes, weight=weight)
     if spikes.dim() < 2 or spikes.shape[-1] != N or spikes.dtype != weight.dtype:
         raise ValueError(f"`spikes` must be (..., T, {N}) of dtype {weight.dtype} like `weight`, "
                          f"got {tuple(spikes.shape)} {spikes.dtype}")
@@ -102,7 +102,7 @@ def _check_glm(weight, bias):
     if bias.shape != weight.shape[:1] or bias.dtype != weight.dtype:
         raise ValueError(f"`bias` must be ({weight.shape[0]},) of dtype {weight.dtype} like `weight`, "
                          f"got {tuple(bias.shape)} {bias.dtype}")
-    _check_same_device(weight=weight, bias=bias)
+    check_same_device(weight=weight, bias=bias)
     return weight.shape[0], weight.shape[-1]
 
 def _causal_drive(spikes, weight, bias):
@@ -122,7 +122,7 @@ def simulate_poglm(weight: torch.Tensor,            # (N, N, K) GLM weights
                    generator: torch.Generator | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     "Spike trains (n_sequences, T, N) of the POGLM and their rates lambda_t, by ancestral sampling over time."
-    _check_int(n_time_bins, "n_time_bins"); _check_int(n_sequences, "n_sequences")
+    check_int(n_time_bins, "n_time_bins"); check_int(n_sequences, "n_sequences")
     N, K = _check_glm(weight, bias)
     max_rate = _check_max_rate(max_rate)
     _check_elements(n_sequences * (n_time_bins + K) * N, n_sequences=n_sequences, n_time_bins=n_time_bins)
@@ -157,9 +157,9 @@ def make_poglm_data(n_sets: int = 10, n_visible: int = 3, n_hidden: int = 2, n_l
                     dtype: torch.dtype = torch.float32, device=None) -> list[POGLMData]:
     "The synthetic POGLM benchmark of Hitchhiker App. G.2: `n_sets` parameter sets with their train/test spikes."
     for v, name in ((n_sets, "n_sets"), (n_visible, "n_visible"), (n_hidden, "n_hidden"), (n_lags, "n_lags"),
-                    (n_train, "n_train"), (n_test, "n_test"), (n_time_bins, "n_time_bins")): _check_int(v, name)
-    for v, name in ((weight_range, "weight_range"), (bias_range, "bias_range")): _check_number(v, name, 0)
-    _check_max_rate(max_rate); _check_int(seed, "seed", 0)
+                    (n_train, "n_train"), (n_test, "n_test"), (n_time_bins, "n_time_bins")): check_int(v, name)
+    for v, name in ((weight_range, "weight_range"), (bias_range, "bias_range")): check_number(v, name, 0)
+    _check_max_rate(max_rate); check_int(seed, "seed", 0)
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"`dtype` must be a floating torch.dtype, got {dtype!r}")
     device = None if device is None else resolve_device(device)
@@ -185,8 +185,8 @@ def fit_observed_glm(spikes: torch.Tensor,         # (S, T, N), all neurons obse
     _check_tensor(spikes, "spikes", lo=0, half=False)
     if spikes.dim() != 3 or 0 in spikes.shape:
         raise ValueError(f"`spikes` must be (S, T, N), non-empty, got {tuple(spikes.shape)}")
-    N, max_rate, _ = spikes.shape[-1], _check_max_rate(max_rate), _check_int(max_iter, "max_iter")
-    _check_elements(N * N * _check_int(n_lags, "n_lags"), n_lags=n_lags)
+    N, max_rate, _ = spikes.shape[-1], _check_max_rate(max_rate), check_int(max_iter, "max_iter")
+    _check_elements(N * N * check_int(n_lags, "n_lags"), n_lags=n_lags)
     W = spikes.new_zeros(N, N, n_lags, requires_grad=True)
     b = spikes.new_zeros(N, requires_grad=True)
     opt = torch.optim.LBFGS([W, b], max_iter=max_iter, line_search_fn="strong_wolfe")
@@ -207,12 +207,12 @@ class POGLM(nn.Module):
                  init_std: float | None = 0.5,     # N(0, init_std^2) init; None: PyTorch's Conv1d default
                  device=None, dtype=None):
         super().__init__()
-        for v, name in ((n_visible, "n_visible"), (n_hidden, "n_hidden"), (n_lags, "n_lags"), (encoder_kernel, "encoder_kernel")): _check_int(v, name)
+        for v, name in ((n_visible, "n_visible"), (n_hidden, "n_hidden"), (n_lags, "n_lags"), (encoder_kernel, "encoder_kernel")): check_int(v, name)
         if encoder_kernel % 2 == 0: raise ValueError(f"`encoder_kernel` must be odd, got {encoder_kernel}")
         N, max_rate = n_visible + n_hidden, _check_max_rate(max_rate)
         _check_elements(N * (N * n_lags + 1) + n_hidden * (n_visible * encoder_kernel + 1), n_visible=n_visible,
                         n_hidden=n_hidden, n_lags=n_lags, encoder_kernel=encoder_kernel)
-        if init_std is not None: _check_number(init_std, "init_std", 0, lo_open=True)
+        if init_std is not None: check_number(init_std, "init_std", 0, lo_open=True)
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ValueError(f"`dtype` must be a floating torch.dtype or None, got {dtype!r}")
         kw = dict(device=None if device is None else resolve_device(device), dtype=dtype)
@@ -260,12 +260,12 @@ def sample_hidden(log_rate_q: torch.Tensor,   # log lambda^q, shape (..., T, H)
                  ) -> torch.Tensor:
     "Hidden spikes z ~ q, (n_samples, ..., T, H): detached exact Poisson for 'score', relaxed counts otherwise."
     _check_tensor(log_rate_q, "log_rate_q"); _check_estimator(estimator)
-    _check_elements(_check_int(n_samples, "n_samples") * log_rate_q.numel(), n_samples=n_samples)
+    _check_elements(check_int(n_samples, "n_samples") * log_rate_q.numel(), n_samples=n_samples)
     return _sample_hidden(log_rate_q, n_samples, estimator, temperature, tol)
 
 def _check_estimator(estimator):
     "One of ESTIMATORS; ValueError naming `estimator` otherwise."
-    return _check_choice(estimator, "estimator", ESTIMATORS)
+    return check_choice(estimator, "estimator", ESTIMATORS)
 
 def _sample_hidden(log_rate_q, n_samples, estimator, temperature, tol):
     "sample_hidden without the tensor checks (inner loops)."
@@ -286,13 +286,13 @@ def elbo_samples(model: POGLM, visible: torch.Tensor,  # (..., T, V)
                  kl: str = "mc",                       # 'mc': log p - log q; 'analytic': closed-form Poisson KL per bin
                  tol: float = 1e-4) -> ELBOSamples:
     "Monte Carlo ELBO terms of `model` on `visible` spikes with the hidden spikes drawn by `estimator`."
-    _check_visible(model, visible, _check_int(n_samples, "n_samples")); _check_estimator(estimator)
+    _check_visible(model, visible, check_int(n_samples, "n_samples")); _check_estimator(estimator)
     return _elbo_samples(model, visible, n_samples, estimator, temperature, kl, tol)
 
 def _check_visible(model, visible, n_samples=1, name="visible"):
     "`visible` (..., T, V): finite spikes >= 0 of `model`'s dtype and device; the n_samples draws fit in memory."
     if not isinstance(model, POGLM): raise ValueError(f"`model` must be a POGLM, got {type(model).__name__}")
-    _check_tensor(visible, name, lo=0, half=False); _check_same_device(**{name: visible, "model": model.weight})
+    _check_tensor(visible, name, lo=0, half=False); check_same_device(**{name: visible, "model": model.weight})
     V, dtype = model.n_visible, model.weight.dtype
     if visible.dim() < 2 or 0 in visible.shape or visible.shape[-1] != V or visible.dtype != dtype:
         raise ValueError(f"`{name}` must be (..., T, {V}), non-empty, of dtype {dtype}; "
@@ -340,7 +340,7 @@ def importance_log_likelihood(model: POGLM, visible: torch.Tensor,
                               chunk_size: int = 250    # samples drawn at once (memory)
                              ) -> torch.Tensor:
     "log (1/K) sum_k p(x, z_k) / q(z_k | x), z_k ~ q(z | x) exact: the IS estimate of log p(x), per sequence."
-    _check_int(n_samples, "n_samples"); _check_int(chunk_size, "chunk_size")
+    check_int(n_samples, "n_samples"); check_int(chunk_size, "chunk_size")
     _check_visible(model, visible, n_samples)
     return torch.logsumexp(_elbo_draws(model, visible, n_samples, chunk_size), 0) - math.log(n_samples)
 
@@ -348,11 +348,11 @@ def importance_log_likelihood(model: POGLM, visible: torch.Tensor,
 def match_hidden(weight_true: torch.Tensor, weight_learned: torch.Tensor, n_visible: int) -> torch.Tensor:
     "Relabelling pi (visible neurons fixed) minimizing mean |W_true - W_learned[pi][:, pi]| over hidden permutations."
     _check_tensor(weight_true, "weight_true"); _check_tensor(weight_learned, "weight_learned")
-    _check_same_device(weight_true=weight_true, weight_learned=weight_learned)
+    check_same_device(weight_true=weight_true, weight_learned=weight_learned)
     if weight_true.shape != weight_learned.shape or weight_true.dim() != 3:
         raise ValueError(f"`weight_true` and `weight_learned` must both be (N, N, K), got {tuple(weight_true.shape)} and {tuple(weight_learned.shape)}")
     N = weight_true.shape[0]
-    if _check_int(n_visible, "n_visible") > N or N - n_visible > 8:
+    if check_int(n_visible, "n_visible") > N or N - n_visible > 8:
         raise ValueError(f"`n_visible` must be in [max(1, N - 8), N] = [{max(1, N - 8)}, {N}] (<= 8! relabellings), "
                          f"got {n_visible}")
     perms = [list(range(n_visible)) + list(p) for p in itertools.permutations(range(n_visible, N))]
@@ -365,7 +365,7 @@ def parameter_errors(weight_true, bias_true, weight_learned, bias_learned, n_vis
     for b, name in ((bias_true, "bias_true"), (bias_learned, "bias_learned")):
         if _check_tensor(b, name).shape != weight_true.shape[:1]:
             raise ValueError(f"`{name}` must be ({weight_true.shape[0]},) like `weight_true`, got {tuple(b.shape)}")
-    _check_same_device(weight_true=weight_true, bias_true=bias_true, bias_learned=bias_learned)
+    check_same_device(weight_true=weight_true, bias_true=bias_true, bias_learned=bias_learned)
     w_err = (weight_true - weight_learned.detach()[pi][:, pi]).abs().mean().item()
     return w_err, (bias_true - bias_learned.detach()[pi]).abs().mean().item(), pi
 
@@ -381,8 +381,8 @@ def evaluate_poglm(model: POGLM, data: POGLMData,
     if not isinstance(model, POGLM): raise ValueError(f"`model` must be a POGLM, got {type(model).__name__}")
     V, spikes = model.n_visible, data.test
     x, z_true = spikes[..., :V], spikes[..., V:]
-    _check_visible(model, x, _check_int(n_samples, "n_samples"), "data")
-    ell = _elbo_draws(model, x, n_samples, _check_int(chunk_size, "chunk_size"))
+    _check_visible(model, x, check_int(n_samples, "n_samples"), "data")
+    ell = _elbo_draws(model, x, n_samples, check_int(chunk_size, "chunk_size"))
     w_err, b_err, pi = parameter_errors(data.weight, data.bias, model.weight, model.bias, V)
     hidden_pi = (pi[V:] - V).tolist()     # learned hidden neuron that plays true hidden neuron j
     hll = _poisson_log_pmf(z_true, model.posterior_log_rate(x)[..., hidden_pi]).sum((-2, -1))
@@ -410,17 +410,17 @@ class FitConfig:
 
     def __post_init__(self):
         ok = {"estimator": self.estimator in ESTIMATORS, "kl": self.kl in ("mc", "analytic"), "baseline": self.baseline in ("batch", "none"),
-              "temperature": _ok(_check_number, self.temperature, "temperature", 0, lo_open=True),
-              "lr": _ok(_check_number, self.lr, "lr", 0, lo_open=True),
+              "temperature": _ok(check_number, self.temperature, "temperature", 0, lo_open=True),
+              "lr": _ok(check_number, self.lr, "lr", 0, lo_open=True),
               "tol": isinstance(self.tol, float) and 0 < self.tol < 1,
-              "init_std": self.init_std is None or _ok(_check_number, self.init_std, "init_std", 0, lo_open=True),
-              "weight_decay": _ok(_check_number, self.weight_decay, "weight_decay", 0)}
+              "init_std": self.init_std is None or _ok(check_number, self.init_std, "init_std", 0, lo_open=True),
+              "weight_decay": _ok(check_number, self.weight_decay, "weight_decay", 0)}
         for name in ("n_samples", "epochs", "batch_size"): ok[name] = _is_pos_int(getattr(self, name))
         ok["num_threads"] = self.num_threads is None or _is_pos_int(self.num_threads)
         for name, good in ok.items():
             if not good: raise ValueError(f"FitConfig.{name} has an invalid value {getattr(self, name)!r}")
 
-def _is_pos_int(v): return _ok(_check_int, v, "n")
+def _is_pos_int(v): return _ok(check_int, v, "n")
 
 def _ok(check, *args, **kwargs):
     "Whether `check(*args, **kwargs)` passes (a shared check used as a predicate)."
@@ -468,9 +468,9 @@ def poglm_grid(temperatures=(0.02, 0.05, 0.1, 0.2, 0.5),   # tau grid of Fig. 4 
     "FitConfigs of Hitchhiker Fig. 4 (bottom) / Fig. 14: score x N_mc and each relaxation x tau (N_mc = 1), per seed."
     for v, name in ((temperatures, "temperatures"), (score_samples, "score_samples"), (seeds, "seeds"),
                     (relaxed, "relaxed")): _iterable(v, name)
-    for t in temperatures: _check_number(t, "temperatures", 0, lo_open=True)
-    for k in score_samples: _check_int(k, "score_samples")
-    for s in seeds: _check_int(s, "seeds", 0)
+    for t in temperatures: check_number(t, "temperatures", 0, lo_open=True)
+    for k in score_samples: check_int(k, "score_samples")
+    for s in seeds: check_int(s, "seeds", 0)
     for e in relaxed:
         if e not in RELAXED: raise ValueError(f"`relaxed` must hold names from {RELAXED}, got {e!r}")
     return ([FitConfig("score", n_samples=k, seed=s, **common) for s in seeds for k in score_samples] +
@@ -486,7 +486,7 @@ def run_poglm_sweep(data: POGLMData, configs: list[FitConfig], n_eval_samples: i
     if not isinstance(data, POGLMData): raise ValueError(f"`data` must be POGLMData, got {type(data).__name__}")
     if isinstance(configs, FitConfig) or not all(isinstance(c, FitConfig) for c in _iterable(configs, "configs")):
         raise ValueError(f"`configs` must be a list of FitConfig, got {configs!r}")
-    _check_elements(_check_int(n_eval_samples, "n_eval_samples") * data.test.numel(), n_eval_samples=n_eval_samples)
+    _check_elements(check_int(n_eval_samples, "n_eval_samples") * data.test.numel(), n_eval_samples=n_eval_samples)
     records = []
     for cfg in configs:
         t0 = time.perf_counter()
@@ -560,7 +560,7 @@ def best_temperatures(records: list[dict], metric: str = "elbo", n_samples: int 
     "For each relaxation, the tau with the best mean `metric` over its N_mc = n_samples runs (larger is better)."
     _check_records(records)
     if metric not in METRICS: raise ValueError(f"`metric` must be one of {METRICS}, got {metric!r}")
-    _check_int(n_samples, "n_samples")
+    check_int(n_samples, "n_samples")
     rows = [r for r in summarize_records(records, (metric,)) if r["estimator"] in RELAXED and r["n_samples"] == n_samples]
     return {e: max((r for r in rows if r["estimator"] == e), key=lambda r: r[metric])["temperature"]
             for e in RELAXED if any(r["estimator"] == e for r in rows)}
@@ -599,11 +599,11 @@ def count_moments(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Mean and variance of the pmf proportional to exp(logits) over {0, ..., M-1} (last dim)."
     if not isinstance(logits, torch.Tensor):
         raise ValueError(f"`logits` must be a floating-point tensor, got {type(logits).__name__}")
-    if _as_float_tensor(logits, "logits").dim() == 0 or logits.shape[-1] == 0:
+    if as_float_tensor(logits, "logits").dim() == 0 or logits.shape[-1] == 0:
         raise ValueError(f"`logits` must be (..., M) with M >= 1, got {tuple(logits.shape)}")
-    _require(~torch.isnan(logits) & (logits < math.inf), logits, "logits", "not NaN and < +inf")
+    require(~torch.isnan(logits) & (logits < math.inf), logits, "logits", "not NaN and < +inf")
     top = logits.amax(-1)
-    _require(torch.isfinite(top), top, "logits", "finite somewhere along the last dim", "max logit")
+    require(torch.isfinite(top), top, "logits", "finite somewhere along the last dim", "max logit")
     p = torch.softmax(logits, -1)
     m = torch.arange(logits.shape[-1], dtype=logits.dtype, device=logits.device)
     mean = (p * m).sum(-1)
@@ -624,9 +624,9 @@ def gsm_negative_binomial(r, p,                  # NB(r, p), papers' convention:
         hi = (nb.mean + 10 * nb.variance.sqrt() + 10).max().item()
         if not hi <= 2**20: raise ValueError(f"`r` and `p` need about {hi:.3g} > 2**20 categories (mean + 10 sd)")
         n_categories = _adaptive_support(lambda G: _nb_grid_log_pmf(nb, G), _check_tol(tol), math.ceil(hi))
-    _check_elements(nb.batch_shape.numel() * _check_int(n_categories, "n_categories"), n_categories=n_categories)
+    _check_elements(nb.batch_shape.numel() * check_int(n_categories, "n_categories"), n_categories=n_categories)
     logits = _nb_grid_log_pmf(nb, n_categories)
-    sample_shape = _check_sample_shape(sample_shape, batch_shape=logits.shape)
+    sample_shape = check_sample_shape(sample_shape, batch_shape=logits.shape)
     return gsm_counts(logits.expand(*sample_shape, *logits.shape), temperature)
 
 def _check_tol(tol):
@@ -640,7 +640,7 @@ def com_poisson_logits(rate: torch.Tensor,   # lambda > 0
                       ) -> torch.Tensor:
     "Unnormalized COM-Poisson log-pmf m log(lambda) - nu log(m!) on {0..M-1} (Hitchhiker Eq. 85), shape (..., M)."
     rate, nu = _rate_nu(rate, nu)
-    _check_elements(rate.numel() * _check_int(n_categories, "n_categories"), n_categories=n_categories)
+    _check_elements(rate.numel() * check_int(n_categories, "n_categories"), n_categories=n_categories)
     return _com_poisson_logits(rate, nu, n_categories)
 
 def _com_poisson_logits(rate, nu, n_categories):
@@ -659,18 +659,18 @@ def gsm_com_poisson(rate, nu, temperature: float, n_categories: int | None = Non
         n_categories = _adaptive_support(lambda G: _com_poisson_logits(rate.detach(), nu.detach(), G), _check_tol(tol),
                                          math.ceil(hi))
     logits = com_poisson_logits(rate, nu, n_categories)
-    sample_shape = _check_sample_shape(sample_shape, batch_shape=logits.shape)
+    sample_shape = check_sample_shape(sample_shape, batch_shape=logits.shape)
     return gsm_counts(logits.expand(*sample_shape, *logits.shape), temperature)
 
 def _rate_nu(rate, nu):
     "COM-Poisson (lambda, nu): finite > 0 numbers or floating tensors on one device, broadcast; ValueError naming them."
     rate, nu = _positive(rate, "rate"), _positive(nu, "nu")
-    _check_same_device(rate=rate, nu=nu)
+    check_same_device(rate=rate, nu=nu)
     try: return torch.broadcast_tensors(rate, nu)
     except RuntimeError:
         raise ValueError(f"`rate` {tuple(rate.shape)} and `nu` {tuple(nu.shape)} do not broadcast") from None
 
 def _positive(v, name):
-    v = _as_float_tensor(v, name)
-    _require((v > 0) & torch.isfinite(v), v, name, "finite and > 0")
+    v = as_float_tensor(v, name)
+    require((v > 0) & torch.isfinite(v), v, name, "finite and > 0")
     return v

@@ -8,7 +8,7 @@ import functools, math, os, warnings
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, Poisson, constraints
-from .distributions import MAX_SAMPLE_ELEMENTS, NegativeBinomial, _as_float_tensor, _check_int, _check_sample_shape
+from .distributions import MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tensor, check_int, check_sample_shape
 
 # %% auto #0
 __all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'sigmoid', 'cubic',
@@ -42,7 +42,7 @@ def _refuse_trace(name: str):
 
 def _prepare_rate(rate, name="rate"):
     "Float tensor (half precision is computed in float32)."
-    rate = _as_float_tensor(rate, name)
+    rate = as_float_tensor(rate, name)
     return rate.float() if rate.dtype in (torch.float16, torch.bfloat16) else rate
 
 def _validate_min(minimum, name):
@@ -60,7 +60,7 @@ def _check_rates(rate, name="rate", positive=False):
 
 def _check_size(sample_shape, batch_shape):
     "`sample_shape` as a torch.Size whose samples (times the batch) fit under MAX_SAMPLE_ELEMENTS (chapter 00)."
-    return _check_sample_shape(sample_shape, batch_shape=batch_shape)
+    return check_sample_shape(sample_shape, batch_shape=batch_shape)
 
 # %% ../nbs/01_relaxations.ipynb #b6cbcf9d
 def sigmoid(u: torch.Tensor) -> torch.Tensor:
@@ -164,7 +164,7 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
     _refuse_trace("eat_arrivals_poisson")
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     _check_indicator(indicator); tol = _check_tol(tol)
-    if n_arrivals is not None and _check_int(n_arrivals, "n_arrivals") > _check_int(max_arrivals, "max_arrivals"):
+    if n_arrivals is not None and check_int(n_arrivals, "n_arrivals") > check_int(max_arrivals, "max_arrivals"):
         raise ValueError(f"`n_arrivals`={n_arrivals} is above `max_arrivals`={max_arrivals}: raise `max_arrivals` to allow it")
     if rate.numel() == 0: return rate.clone()
     if n_arrivals is None:
@@ -173,7 +173,7 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
         if validate: _validate_min(lo, "rate")
         if not math.isfinite(m): raise ValueError(f"`rate` must be finite, got a maximum of {r.max().item()}")
         n_arrivals = int(m)
-        if n_arrivals > _check_int(max_arrivals, "max_arrivals"):
+        if n_arrivals > check_int(max_arrivals, "max_arrivals"):
             raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs M={n_arrivals} arrivals per "
                              f"element, above `max_arrivals`={max_arrivals}: raise `max_arrivals`, or use the window "
                              f"sampler (eat_poisson's default), whose work is bounded at any rate")
@@ -194,8 +194,8 @@ def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
     "Reference EAT as in the papers' code: dense (M, *rate.shape) arrival times, differentiated by autograd."
     rate, tau, _ = _check_rates(rate, positive=True), _check_temperature(temperature), _check_indicator(indicator)
     if tau == 0: raise ValueError("`temperature` must be > 0 for eat_dense, got 0")
-    _check_int(n_arrivals, "n_arrivals")
-    if n_arrivals * rate.numel() > _check_int(max_elements, "max_elements"):
+    check_int(n_arrivals, "n_arrivals")
+    if n_arrivals * rate.numel() > check_int(max_elements, "max_elements"):
         raise ValueError(f"`n_arrivals`={n_arrivals} x {rate.numel()} elements of `rate` = {n_arrivals * rate.numel()} "
                          f"arrival times, above `max_elements`={max_elements}: raise `max_elements`, or use eat_poisson")
     t = torch.empty((n_arrivals,) + rate.shape, dtype=rate.dtype, device=rate.device).exponential_().cumsum(0) / rate
@@ -370,7 +370,7 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
     "Windowed EAT relaxed Poisson sample: only arrivals near t = 1 are drawn; pathwise gradient in `rate`."
     _refuse_trace("eat_window_poisson")
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
-    _check_indicator(indicator); tol = _check_tol(tol); chunk_points = _check_int(chunk_points, "chunk_points")
+    _check_indicator(indicator); tol = _check_tol(tol); chunk_points = check_int(chunk_points, "chunk_points")
     kernel = _pick_kernel(kernel, rate)
     if isinstance(clt_points, bool) or not isinstance(clt_points, (int, float)) or not 1 <= clt_points <= 2**40:
         raise ValueError(f"`clt_points` must be a number in [1, 2**40], got {clt_points!r}")
@@ -544,8 +544,8 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
     _refuse_trace("gsm_poisson")
     rate, tau = _prepare_rate(rate), _check_temperature(temperature)
     tol = _check_tol(tol)
-    chunk_cells, max_categories = _check_int(chunk_cells, "chunk_cells"), _check_int(max_categories, "max_categories")
-    if n_categories is not None and _check_int(n_categories, "n_categories") > max_categories:
+    chunk_cells, max_categories = check_int(chunk_cells, "chunk_cells"), check_int(max_categories, "max_categories")
+    if n_categories is not None and check_int(n_categories, "n_categories") > max_categories:
         raise ValueError(f"`n_categories`={n_categories} is above `max_categories`={max_categories}: raise `max_categories` to allow it")
     if rate.numel() == 0: return rate.clone()
     r = rate.detach()

@@ -14,7 +14,7 @@ import torch.nn as nn
 from typing import NamedTuple
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
-from .distributions import MAX_SAMPLE_ELEMENTS, _check_int, _check_number
+from .distributions import MAX_SAMPLE_ELEMENTS, check_int, check_number
 from .data import batch_images
 
 # %% auto #0
@@ -30,8 +30,8 @@ def lr_factor(step: int,          # updates taken so far (the factor applies to 
               min_ratio: float = 0.0  # rho: the cosine ends at rho * peak
              ) -> float:
     "Learning-rate multiplier: linear warmup over `warmup_steps`, then a half cosine to `min_ratio` at `total_steps`."
-    _check_int(step, "step", 0); _check_int(total_steps, "total_steps", 1); _check_int(warmup_steps, "warmup_steps", 0)
-    _check_number(min_ratio, "min_ratio", 0, 1)
+    check_int(step, "step", 0); check_int(total_steps, "total_steps", 1); check_int(warmup_steps, "warmup_steps", 0)
+    check_number(min_ratio, "min_ratio", 0, 1)
     if step < warmup_steps: return (step + 1) / warmup_steps
     if total_steps <= warmup_steps: return 1.0
     t = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
@@ -48,9 +48,9 @@ def temperature_at(step: int,             # updates taken so far
                    schedule: str = "linear"  # 'linear' or 'exp' (geometric)
                   ) -> float:
     "Relaxation temperature at `step`: from `tau_start` to `tau_end` over the first `anneal_frac` of training, then constant."
-    _check_int(step, "step", 0); _check_int(total_steps, "total_steps", 1)
-    _check_number(tau_start, "tau_start", 0, lo_open=True); _check_number(tau_end, "tau_end", 0, lo_open=True)
-    _check_number(anneal_frac, "anneal_frac", 0, 1)
+    check_int(step, "step", 0); check_int(total_steps, "total_steps", 1)
+    check_number(tau_start, "tau_start", 0, lo_open=True); check_number(tau_end, "tau_end", 0, lo_open=True)
+    check_number(anneal_frac, "anneal_frac", 0, 1)
     n = anneal_frac * total_steps
     u = 1.0 if n <= 0 else min(1.0, step / n)
     if schedule not in TAU_SCHEDULES: raise ValueError(f"`schedule` must be one of {TAU_SCHEDULES}, got {schedule!r}")
@@ -64,7 +64,7 @@ def beta_at(step: int,            # updates taken so far
             warmup_steps: int = 0 # B: linear ramp length (0: no warmup)
            ) -> float:
     "KL weight at `step`: a linear ramp from beta/B to `beta` over the first B = `warmup_steps` updates, then `beta`."
-    _check_int(step, "step", 0); _check_number(beta, "beta", 0); _check_int(warmup_steps, "warmup_steps", 0)
+    check_int(step, "step", 0); check_number(beta, "beta", 0); check_int(warmup_steps, "warmup_steps", 0)
     return beta if warmup_steps <= 0 else beta * min(1.0, (step + 1) / warmup_steps)
 
 # %% ../nbs/06_train.ipynb #21758e53
@@ -148,7 +148,7 @@ def run_length(config: TrainConfig,   # epochs, max_steps and the epoch-valued w
                steps_per_epoch: int   # s: updates per epoch
               ) -> RunLength:
     "T, W, B of a run: `max_steps` (when shorter than the epochs) shortens it and scales the warm-ups with it."
-    _check_int(steps_per_epoch, "steps_per_epoch", 1)
+    check_int(steps_per_epoch, "steps_per_epoch", 1)
     full = config.epochs * steps_per_epoch
     total = full if config.max_steps is None else min(config.max_steps, full)
     share = total / full
@@ -189,9 +189,9 @@ class EpochBatchSampler(Sampler):
     def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = True,
                  rank: int = 0, world_size: int = 1,
                  even: bool = True):  # cut to a multiple of world_size so every rank gets as many batches
-        _check_int(n, "n", 0); _check_int(batch_size, "batch_size", 1); _check_int(world_size, "world_size", 1)
+        check_int(n, "n", 0); check_int(batch_size, "batch_size", 1); check_int(world_size, "world_size", 1)
         if n > MAX_SAMPLE_ELEMENTS: raise ValueError(f"`n`={n} items is above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
-        if not (_check_int(rank, "rank", 0) < world_size): raise ValueError(f"`rank` must be < `world_size`={world_size}, got {rank}")
+        if not (check_int(rank, "rank", 0) < world_size): raise ValueError(f"`rank` must be < `world_size`={world_size}, got {rank}")
         if drop_last and n // world_size < batch_size:
             raise ValueError(f"batch_size={batch_size} exceeds the {n // world_size} items per rank (n={n}, world_size={world_size}) with drop_last=True")
         self.n, self.batch_size, self.seed, self.shuffle, self.drop_last = n, batch_size, seed, shuffle, drop_last
@@ -293,7 +293,7 @@ def resolve_device(device: str | torch.device | None = None,  # None: cuda if av
         else: device = "cpu"
     try: d = torch.device(device)
     except (RuntimeError, TypeError) as e: raise ValueError(f"`device` must be a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from e
-    if local_rank is not None: _check_int(local_rank, "local_rank", 0)
+    if local_rank is not None: check_int(local_rank, "local_rank", 0)
     if d.type == "cuda" and d.index is None: d = torch.device("cuda", local_rank or 0)
     _check_available(d)
     return d
@@ -590,9 +590,9 @@ def measure_throughput(model: nn.Module,        # any model with the shared inte
                        device=None,             # None: resolve_device()
                        amp: bool = False) -> float:
     "Training throughput in images/s: timed optimizer updates on the batch `x`."
-    _check_int(steps, "steps", 1); _check_int(warmup, "warmup", 0)
+    check_int(steps, "steps", 1); check_int(warmup, "warmup", 0)
     if steps + warmup > 10**6: raise ValueError(f"`steps` + `warmup` must be at most 10**6, got {steps + warmup}")
-    _check_number(temperature, "temperature", 0)
+    check_number(temperature, "temperature", 0)
     if not isinstance(model, nn.Module): raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
     if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 2 and len(x) >= 1):
         raise ValueError(f"`x` must be a floating-point batch of images (B, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
