@@ -11,7 +11,7 @@ from torch.distributions import Distribution, constraints, register_kl
 from .distributions import (HALF_DTYPES, float_args, check_int, check_same_device, check_sample_shape, require,
                                       MAX_SAMPLE_ELEMENTS,
                                       positive_finite)
-from .relaxations import gsm_counts, _check_temperature
+from .relaxations import gsm_counts, check_temperature
 from .models import VAE, register_model
 
 # %% auto #0
@@ -125,7 +125,7 @@ class ComPoisson(Distribution):
 
     def rsample_relaxed(self, temperature: float, sample_shape=torch.Size()):
         "Gumbel-softmax relaxed sample over the truncated support (Hitchhiker H.3); exact samples at temperature 0."
-        tau = _check_temperature(temperature)
+        tau = check_temperature(temperature)
         shape = self._extended_shape(check_sample_shape(sample_shape, batch_shape=self.batch_shape))
         if tau == 0: return self.sample(sample_shape)
         if math.prod(shape) * self.n_support > MAX_SAMPLE_ELEMENTS:

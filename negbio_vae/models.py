@@ -13,7 +13,7 @@ from torch.distributions import (Distribution, Normal, Laplace, Poisson, Categor
                                  RelaxedOneHotCategorical, kl_divergence)
 from .distributions import (NegativeBinomial, check_int, check_number, check_same_device,
                                      check_sample_shape, require)
-from .relaxations import relaxed_poisson, relaxed_nb, _check_temperature
+from .relaxations import relaxed_poisson, relaxed_nb, check_temperature
 from .kl import kl_poisson, kl_nb_mc
 
 # %% auto #0
@@ -151,7 +151,7 @@ class VAE(nn.Module):
         self.image_shape, self.arch = _check_image_shape(image_shape, arch), arch
         self.n_latents, self.n_samples = check_int(n_latents, "n_latents"), check_int(n_samples, "n_samples")
         self.beta, self.data_range = check_number(beta, "beta", 0, lo_open=True), data_range
-        self.temperature = _check_temperature(temperature)
+        self.temperature = check_temperature(temperature)
         _output_activation(data_range)                                   # ValueError naming `data_range`
         h, ch = _check_widths(hidden, (32, 64))
         K, (C, H, W) = self.n_latents, self.image_shape
@@ -199,7 +199,7 @@ class VAE(nn.Module):
 
     def forward(self, x, temperature: float | None = None, beta: float | None = None) -> VAEOutput:
         beta = self.beta if beta is None else check_number(beta, "beta", 0)   # Python scalars: no synchronization
-        tau = self.temperature if temperature is None else _check_temperature(temperature)
+        tau = self.temperature if temperature is None else check_temperature(temperature)
         tau = tau if self.training else 0.0
         x = self._check_tensor(x, "x", self.image_shape)
         q = self.encode(x)

@@ -11,14 +11,14 @@ from torch.distributions import Distribution, Poisson, constraints
 from .distributions import MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tensor, check_int, check_sample_shape
 
 # %% auto #0
-__all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'sigmoid', 'cubic',
-           'soft_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense',
-           'plot_eat_schematic', 'eat_half_width', 'poisson_sample', 'window_moments', 'eat_window_poisson',
-           'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson', 'relaxed_poisson', 'relaxed_nb', 'RelaxedPoisson',
-           'RelaxedNegativeBinomial', 'plot_relaxed_nb']
+__all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'check_temperature',
+           'sigmoid', 'cubic', 'soft_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals',
+           'eat_arrivals_poisson', 'eat_dense', 'plot_eat_schematic', 'eat_half_width', 'poisson_sample',
+           'window_moments', 'eat_window_poisson', 'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson',
+           'relaxed_poisson', 'relaxed_nb', 'RelaxedPoisson', 'RelaxedNegativeBinomial', 'plot_relaxed_nb']
 
 # %% ../nbs/01_relaxations.ipynb #23842eba
-def _check_temperature(temperature):
+def check_temperature(temperature):
     if isinstance(temperature, torch.Tensor):
         if temperature.numel() != 1: raise ValueError(f"`temperature` must be a scalar, got shape {tuple(temperature.shape)}")
         temperature = temperature.item()
@@ -105,7 +105,7 @@ def eat_horizon(rate: torch.Tensor,       # Poisson rates (>= 0)
                 tol: float = 1e-4         # bound on E|truncated - untruncated| relaxed count
                ) -> torch.Tensor:
     "Time H after which EAT arrivals change the relaxed count by at most tol/2 in expectation."
-    return _eat_horizon(_check_rates(rate), _check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+    return _eat_horizon(_check_rates(rate), check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
 
 def _eat_horizon(rate, temperature, indicator, tol):
     if indicator == "cubic": return torch.full_like(rate, 1.0 + temperature)
@@ -113,7 +113,7 @@ def _eat_horizon(rate, temperature, indicator, tol):
 
 def eat_arrivals(rate: torch.Tensor, temperature: float, indicator: str = "cubic", tol: float = 1e-4) -> torch.Tensor:
     "Number of arrivals M per element such that the EAT truncation error E|z_M - z_inf| <= tol."
-    return _eat_arrivals(_check_rates(rate), _check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+    return _eat_arrivals(_check_rates(rate), check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
 
 def _eat_arrivals(rate, temperature, indicator, tol):
     mu = rate * _eat_horizon(rate, temperature, indicator, tol)
@@ -162,7 +162,7 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
                ) -> torch.Tensor:
     "EAT by drawing the first M arrivals: sum over t_m of f((1 - t_m)/tau), differentiable in `rate`."
     _refuse_trace("eat_arrivals_poisson")
-    rate, tau = _prepare_rate(rate), _check_temperature(temperature)
+    rate, tau = _prepare_rate(rate), check_temperature(temperature)
     _check_indicator(indicator); tol = _check_tol(tol)
     if n_arrivals is not None and check_int(n_arrivals, "n_arrivals") > check_int(max_arrivals, "max_arrivals"):
         raise ValueError(f"`n_arrivals`={n_arrivals} is above `max_arrivals`={max_arrivals}: raise `max_arrivals` to allow it")
@@ -192,7 +192,7 @@ def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
               max_elements: int = 2**28 # refuse a call whose dense tensor would hold more elements (memory ~ 12 bytes each)
              ) -> torch.Tensor:
     "Reference EAT as in the papers' code: dense (M, *rate.shape) arrival times, differentiated by autograd."
-    rate, tau, _ = _check_rates(rate, positive=True), _check_temperature(temperature), _check_indicator(indicator)
+    rate, tau, _ = _check_rates(rate, positive=True), check_temperature(temperature), _check_indicator(indicator)
     if tau == 0: raise ValueError("`temperature` must be > 0 for eat_dense, got 0")
     check_int(n_arrivals, "n_arrivals")
     if n_arrivals * rate.numel() > check_int(max_elements, "max_elements"):
@@ -229,7 +229,7 @@ def eat_half_width(rate: torch.Tensor,        # Poisson rates (>= 0)
                tol: float = 1e-4          # sigmoid: bound on E|windowed - unlimited relaxed count|
               ) -> torch.Tensor:
     "Half-width L (in units of tau) of the EAT window [max(0, 1 - tau L), 1 + tau L] per element."
-    return _eat_half_width(_check_rates(rate), _check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+    return _eat_half_width(_check_rates(rate), check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
 
 def _eat_half_width(rate, temperature, indicator, tol):
     if indicator == "cubic": return torch.ones_like(rate)
@@ -269,7 +269,7 @@ def window_moments(L: torch.Tensor,     # the window is u ~ U(-L, hi)
     if not bool(((L + hi) > 0).all()): raise ValueError("the window [-`L`, `hi`] must have a positive width (L + hi > 0)")
     if indicator == "cubic" and not bool(((L <= 1) & (hi <= 1)).all()):
         raise ValueError("for the cubic the window must lie in [-1, 1] (`L` <= 1 and `hi` <= 1), where f is one polynomial")
-    return _window_moments(L, hi, _check_temperature(tau), indicator)
+    return _window_moments(L, hi, check_temperature(tau), indicator)
 
 def _window_moments(L, hi, tau, indicator):
     a, b = -L.double(), hi.double()
@@ -369,7 +369,7 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
                       ) -> torch.Tensor:
     "Windowed EAT relaxed Poisson sample: only arrivals near t = 1 are drawn; pathwise gradient in `rate`."
     _refuse_trace("eat_window_poisson")
-    rate, tau = _prepare_rate(rate), _check_temperature(temperature)
+    rate, tau = _prepare_rate(rate), check_temperature(temperature)
     _check_indicator(indicator); tol = _check_tol(tol); chunk_points = check_int(chunk_points, "chunk_points")
     kernel = _pick_kernel(kernel, rate)
     if isinstance(clt_points, bool) or not isinstance(clt_points, (int, float)) or not 1 <= clt_points <= 2**40:
@@ -478,7 +478,7 @@ def gsm_counts(logits: torch.Tensor,  # unnormalized log-pmf over the support {0
                temperature: float     # tau >= 0; 0 gives the exact (Gumbel-max) categorical sample
               ) -> torch.Tensor:
     "Gumbel-softmax relaxed count sum_m m * softmax((logits + g)/tau)_m over the support {0..M-1}."
-    tau = _check_temperature(temperature)
+    tau = check_temperature(temperature)
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() == 0:
         raise ValueError("`logits` must be a floating-point tensor with the support in its last dimension")
     noisy = logits + _gumbel_like(logits)
@@ -492,7 +492,7 @@ def gsm_window(rate: torch.Tensor,   # Poisson rates (>= 0)
                tol: float = 1e-4     # bound on E|windowed - full-support relaxed count|
               ) -> tuple[torch.Tensor, torch.Tensor]:
     "Support window [lo, hi) of the Poisson pmf for GSM with truncation error at most `tol`."
-    tau = _check_temperature(temperature)
+    tau = check_temperature(temperature)
     if tau == 0: raise ValueError("`temperature` must be > 0 for a GSM window, got 0")
     return _gsm_window(_check_rates(rate), tau, _check_tol(tol))
 
@@ -542,7 +542,7 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
                ) -> torch.Tensor:
     "Gumbel-softmax relaxed Poisson sample over a truncated support, differentiable in `rate`."
     _refuse_trace("gsm_poisson")
-    rate, tau = _prepare_rate(rate), _check_temperature(temperature)
+    rate, tau = _prepare_rate(rate), check_temperature(temperature)
     tol = _check_tol(tol)
     chunk_cells, max_categories = check_int(chunk_cells, "chunk_cells"), check_int(max_categories, "max_categories")
     if n_categories is not None and check_int(n_categories, "n_categories") > max_categories:
@@ -603,7 +603,7 @@ class RelaxedPoisson(Distribution):
 
     def __init__(self, rate, temperature: float, method: str = "eat_cubic", tol: float = 1e-4, validate_args=None):
         if method not in METHODS: raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
-        self.rate, self.temperature = _check_rates(rate), _check_temperature(temperature)
+        self.rate, self.temperature = _check_rates(rate), check_temperature(temperature)
         self.method, self.tol = method, _check_tol(tol)
         super().__init__(self.rate.shape, validate_args=validate_args)
 
@@ -632,7 +632,7 @@ class RelaxedNegativeBinomial(Distribution):
                  tol: float = 1e-4, validate_args=None):
         if method not in METHODS: raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
         self.base_dist = NegativeBinomial(r, p, logits=logits, validate_args=validate_args)
-        self.temperature, self.method, self.tol = _check_temperature(temperature), method, _check_tol(tol)
+        self.temperature, self.method, self.tol = check_temperature(temperature), method, _check_tol(tol)
         super().__init__(self.base_dist.batch_shape, validate_args=False)
 
     def expand(self, batch_shape, _instance=None):
