@@ -14,8 +14,8 @@ from .data import DATASETS, DATA_ROOT_ENV, DataNotFoundError, dataset_info, get_
 from .data import data_root as data_root_of
 from .train import (TrainConfig, TrainingStopped, atomic_write, fit, load_checkpoint, measure_throughput,
                               resolve_device)
-from .evaluate import (FID_TORCHSCRIPT, evaluate, generation_metrics, image_grid, inception_weights, model_samples,
-                                 reconstruction_grid)
+from .evaluate import (FID_TORCHSCRIPT, evaluate, fork_rng, generation_metrics, inception_weights, model_device,
+                                 model_samples, reconstruction_grid, sample_grid)
 from .distributions import check_int
 
 # %% auto #0
@@ -202,8 +202,8 @@ def train_run(s: dict) -> dict:
 # %% ../nbs/10_cli.ipynb #e1cfd217
 def _reconstructions(model, x: torch.Tensor, seed: int) -> torch.Tensor:
     "`model`'s reconstructions of `x` (eval mode, exact samples, seeded, on the CPU); the global RNG is kept."
-    device = next(model.parameters()).device
-    with torch.no_grad(), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+    device = model_device(model)
+    with torch.no_grad(), fork_rng(device):
         torch.manual_seed(seed)
         return model.eval()(x.to(device)).recon.cpu()
 
@@ -214,8 +214,7 @@ def _save_figures(model, test, info, run_dir, s):
     x = torch.stack([test[i][0] for i in range(min(32, len(test)))])
     figs = [("reconstructions.png", reconstruction_grid(x, _reconstructions(model, x, s["seed"]), 8, info.data_range,
                                                         f"{s['name']}: test images over reconstructions")),
-            ("samples.png", image_grid(model_samples(model, 64, seed=s["seed"]), 8, info.data_range,
-                                       f"{s['name']}: samples from the prior"))]
+            ("samples.png", sample_grid(model, 64, 8, s["seed"], f"{s['name']}: samples from the prior"))]
     for name, fig in figs:
         fig.savefig(run_dir / name, dpi=120)
         plt.close(fig)
@@ -298,12 +297,12 @@ def evaluate_run(run: Run,                   # from `load_run`
     if limit is not None: check_int(limit, "limit", 2)
     check_int(fid_images, "fid_images", 2)
     seed = run.settings["seed"] if seed is None else check_int(seed, "seed", 0)
-    name, images = _split_images(run, dataset, split, limit, data_root, download)
+    root = run.settings.get("data_root") if data_root is None else data_root
+    name, images = _split_images(run, dataset, split, limit, root, download)
     out = evaluate(run.model, images, seed=seed, progress=progress)
     out.update(dataset=name, split=split, run=str(run.path), updates=run.step,
                device=str(next(run.model.parameters()).device), threads=torch.get_num_threads())
     if fid:
-        root = run.settings.get("data_root") if data_root is None else data_root
         if inception_weights(None, root) is None and not download:
             raise FileNotFoundError(f"--fid needs the FID Inception weights: neither torch's hub cache nor the data "
                                     f"root {data_root_of(root)} holds them; pass --data-root DIR with "
@@ -320,9 +319,7 @@ def evaluate_run(run: Run,                   # from `load_run`
 def sample_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0):
     "Figure: `n` images decoded from exact prior samples of the run's model, `nrow` per row."
     check_int(n, "n", 1); check_int(nrow, "nrow", 1); check_int(seed, "seed", 0)
-    info = dataset_info(run.settings["dataset"])
-    return image_grid(model_samples(run.model, n, seed=seed), nrow, info.data_range,
-                      f"{run.path.name}: {n} samples from the prior (seed {seed})")
+    return sample_grid(run.model, n, nrow, seed, f"{run.path.name}: {n} samples from the prior (seed {seed})")
 
 def reconstruct_figure(run: Run, n: int = 32, nrow: int = 8, seed: int = 0, dataset: str | None = None,
                        split: str = "test", data_root=None, download: bool = False):
