@@ -5,17 +5,24 @@
 # %% ../nbs/01_relaxations.ipynb #1a6e9ca7
 from __future__ import annotations
 import functools, math, os, warnings
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, Poisson, constraints
-from .distributions import MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tensor, check_int, check_sample_shape
+from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tensor, check_choice, check_int,
+                                      check_number, check_sample_shape)
+
 
 # %% auto #0
-__all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'EAT_SAMPLERS', 'METHODS', 'check_temperature',
-           'sigmoid', 'cubic', 'soft_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals',
-           'eat_arrivals_poisson', 'eat_dense', 'plot_eat_schematic', 'eat_half_width', 'poisson_sample',
-           'window_moments', 'eat_window_poisson', 'eat_poisson', 'gsm_counts', 'gsm_window', 'gsm_poisson',
-           'relaxed_poisson', 'relaxed_nb', 'RelaxedPoisson', 'RelaxedNegativeBinomial', 'plot_relaxed_nb']
+__all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'FAILED_KERNELS', 'EAT_SAMPLERS', 'SAMPLERS',
+           'METHODS', 'check_temperature', 'sigmoid', 'cubic', 'soft_indicator', 'check_indicator', 'plot_indicators',
+           'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense', 'papers_upper_bound',
+           'plot_eat_schematic', 'eat_half_width', 'poisson_sample', 'window_moments', 'WindowKernel',
+           'register_window_kernel', 'pick_kernel', 'eat_window_poisson', 'eat_poisson', 'gsm_counts', 'gsm_window',
+           'gsm_poisson', 'Sampler', 'register_sampler', 'get_sampler', 'relaxed_poisson', 'relaxed_nb',
+           'RelaxedPoisson', 'RelaxedNegativeBinomial', 'plot_relaxed_nb']
 
 # %% ../nbs/01_relaxations.ipynb #23842eba
 def check_temperature(temperature):
@@ -76,10 +83,11 @@ INDICATORS = {"sigmoid": sigmoid, "cubic": cubic}
 
 def soft_indicator(u: torch.Tensor, indicator: str = "cubic") -> torch.Tensor:
     "Evaluate the soft indicator named `indicator` ('cubic' or 'sigmoid') at `u`."
-    return INDICATORS[_check_indicator(indicator)](u)
+    return INDICATORS[check_indicator(indicator)](u)
 
-def _check_indicator(indicator):
-    if indicator not in INDICATORS:
+def check_indicator(indicator):
+    "`indicator` if it names a soft indicator (a key of INDICATORS); ValueError naming `indicator` otherwise."
+    if not isinstance(indicator, str) or indicator not in INDICATORS:
         raise ValueError(f"`indicator` must be one of {sorted(INDICATORS)}, got {indicator!r}")
     return indicator
 
@@ -105,7 +113,7 @@ def eat_horizon(rate: torch.Tensor,       # Poisson rates (>= 0)
                 tol: float = 1e-4         # bound on E|truncated - untruncated| relaxed count
                ) -> torch.Tensor:
     "Time H after which EAT arrivals change the relaxed count by at most tol/2 in expectation."
-    return _eat_horizon(_check_rates(rate), check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+    return _eat_horizon(_check_rates(rate), check_temperature(temperature), check_indicator(indicator), _check_tol(tol))
 
 def _eat_horizon(rate, temperature, indicator, tol):
     if indicator == "cubic": return torch.full_like(rate, 1.0 + temperature)
@@ -113,7 +121,7 @@ def _eat_horizon(rate, temperature, indicator, tol):
 
 def eat_arrivals(rate: torch.Tensor, temperature: float, indicator: str = "cubic", tol: float = 1e-4) -> torch.Tensor:
     "Number of arrivals M per element such that the EAT truncation error E|z_M - z_inf| <= tol."
-    return _eat_arrivals(_check_rates(rate), check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+    return _eat_arrivals(_check_rates(rate), check_temperature(temperature), check_indicator(indicator), _check_tol(tol))
 
 def _eat_arrivals(rate, temperature, indicator, tol):
     mu = rate * _eat_horizon(rate, temperature, indicator, tol)
@@ -163,7 +171,7 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
     "EAT by drawing the first M arrivals: sum over t_m of f((1 - t_m)/tau), differentiable in `rate`."
     _refuse_trace("eat_arrivals_poisson")
     rate, tau = _prepare_rate(rate), check_temperature(temperature)
-    _check_indicator(indicator); tol = _check_tol(tol)
+    check_indicator(indicator); tol = _check_tol(tol)
     if n_arrivals is not None and check_int(n_arrivals, "n_arrivals") > check_int(max_arrivals, "max_arrivals"):
         raise ValueError(f"`n_arrivals`={n_arrivals} is above `max_arrivals`={max_arrivals}: raise `max_arrivals` to allow it")
     if rate.numel() == 0: return rate.clone()
@@ -188,11 +196,11 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
 def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
               temperature: float,       # tau > 0
               indicator: str = "cubic", # 'cubic' or 'sigmoid'
-              n_arrivals: int = 100,    # M arrivals (the papers: M = invCDF_{max rate}(0.999), `campbell.papers_upper_bound`)
+              n_arrivals: int = 100,    # M arrivals (the papers: `papers_upper_bound`)
               max_elements: int = 2**28 # refuse a call whose dense tensor would hold more elements (memory ~ 12 bytes each)
              ) -> torch.Tensor:
     "Reference EAT as in the papers' code: dense (M, *rate.shape) arrival times, differentiated by autograd."
-    rate, tau, _ = _check_rates(rate, positive=True), check_temperature(temperature), _check_indicator(indicator)
+    rate, tau, _ = _check_rates(rate, positive=True), check_temperature(temperature), check_indicator(indicator)
     if tau == 0: raise ValueError("`temperature` must be > 0 for eat_dense, got 0")
     check_int(n_arrivals, "n_arrivals")
     if n_arrivals * rate.numel() > check_int(max_elements, "max_elements"):
@@ -200,6 +208,20 @@ def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
                          f"arrival times, above `max_elements`={max_elements}: raise `max_elements`, or use eat_poisson")
     t = torch.empty((n_arrivals,) + rate.shape, dtype=rate.dtype, device=rate.device).exponential_().cumsum(0) / rate
     return soft_indicator((1 - t) / temperature, indicator).sum(0)
+
+# %% ../nbs/01_relaxations.ipynb #f1e85a16
+def papers_upper_bound(rate,                 # the batch's Poisson rates (the largest one counts)
+                       alpha: float = 1e-3   # significance level (the papers use 1e-3)
+                      ) -> int:
+    "The papers' number of arrivals / categories M = ceil(invCDF_{max rate}(1 - alpha)) (Hitchhiker Eq. 79, G.3)."
+    m = float((rate if isinstance(rate, torch.Tensor) else torch.as_tensor(rate, dtype=torch.float64)).max())
+    if not (0 < m < math.inf): raise ValueError(f"`rate` must be finite with a positive maximum, got {m}")
+    check_number(alpha, "alpha", 0, 1, lo_open=True, hi_open=True)
+    q = scipy.stats.poisson.ppf(1 - alpha, m)
+    if not math.isfinite(q):                  # scipy gives nan beyond about 1e20: the normal quantile
+        q = m + scipy.stats.norm.ppf(1 - alpha) * math.sqrt(m)   # (relative error < 1e-15 there)
+    return int(math.ceil(q))
+
 
 # %% ../nbs/01_relaxations.ipynb #3fd0db04
 def plot_eat_schematic(rate: float = 4.0, temperature: float = 0.3, indicator: str = "cubic", seed: int = 1):
@@ -229,7 +251,7 @@ def eat_half_width(rate: torch.Tensor,        # Poisson rates (>= 0)
                tol: float = 1e-4          # sigmoid: bound on E|windowed - unlimited relaxed count|
               ) -> torch.Tensor:
     "Half-width L (in units of tau) of the EAT window [max(0, 1 - tau L), 1 + tau L] per element."
-    return _eat_half_width(_check_rates(rate), check_temperature(temperature), _check_indicator(indicator), _check_tol(tol))
+    return _eat_half_width(_check_rates(rate), check_temperature(temperature), check_indicator(indicator), _check_tol(tol))
 
 def _eat_half_width(rate, temperature, indicator, tol):
     if indicator == "cubic": return torch.ones_like(rate)
@@ -265,7 +287,7 @@ def window_moments(L: torch.Tensor,     # the window is u ~ U(-L, hi)
     L, hi = _check_rates(L, "L"), _check_rates(hi, "hi")
     try: L, hi = torch.broadcast_tensors(L, hi)
     except RuntimeError as e: raise ValueError(f"`L` of shape {tuple(L.shape)} and `hi` of shape {tuple(hi.shape)} do not broadcast") from e
-    _check_indicator(indicator)
+    check_indicator(indicator)
     if not bool(((L + hi) > 0).all()): raise ValueError("the window [-`L`, `hi`] must have a positive width (L + hi > 0)")
     if indicator == "cubic" and not bool(((L <= 1) & (hi <= 1)).all()):
         raise ValueError("for the cubic the window must lie in [-1, 1] (`L` <= 1 and `hi` <= 1), where f is one polynomial")
@@ -317,7 +339,7 @@ def _window_sums_torch(counts, L, hi, tau, indicator, chunk_points):
 class _EATWindow(torch.autograd.Function):
     "Windowed EAT: exact-in-law relaxed count (cubic) and its pathwise derivative, O(numel) saved state."
     @staticmethod
-    def forward(ctx, rate, tau, indicator, tol, chunk_points, kernel, clt_points):
+    def forward(ctx, rate, tau, indicator, tol, chunk_points, kernel, fallback, clt_points):
         L = _eat_half_width(rate, tau, indicator, tol)
         hi = L.clamp(max=1 / tau)                                   # u = (1 - s)/tau <= 1/tau since s >= 0
         z = _poisson_sample(rate * (1 - tau * L).clamp(min=0))      # N_a: arrivals before the window count 1
@@ -326,15 +348,16 @@ class _EATWindow(torch.autograd.Function):
         n_all = _poisson_sample(mu_w)                                # N_W
         counts = torch.where(big, torch.zeros_like(n_all), n_all)
         zw = None
-        if kernel != "torch":
-            try: zw, gw = _window_sums_triton(counts, L, hi, tau, indicator)
+        if kernel.sums is not _window_sums_torch:
+            try: zw, gw = kernel.sums(counts, L, hi, tau, indicator, chunk_points)
             except Exception as e:                                  # chosen by kernel='auto': warn once, then torch
-                if kernel != "auto_triton": raise
-                _TRITON_FAILED.append(e)
-                warnings.warn(f"the Triton window kernel failed ({type(e).__name__}: {e}); negbio_vae uses the torch "
-                              "kernel from now on (pass kernel='torch' to choose it yourself)", RuntimeWarning)
-        if zw is None: zw, gw = _window_sums_torch(counts, L, hi, tau, indicator, chunk_points)
-        if kernel != "torch" or bool(big.any()):                    # the torch kernel reads the host anyway
+                if not fallback: raise
+                FAILED_KERNELS[kernel.name] = e
+                warnings.warn(f"the {kernel.name} window kernel failed ({type(e).__name__}: {e}); negbio_vae uses the "
+                              "torch kernel from now on (pass kernel='torch' to choose it yourself)", RuntimeWarning)
+        torch_kernel = zw is None
+        if torch_kernel: zw, gw = _window_sums_torch(counts, L, hi, tau, indicator, chunk_points)
+        if not torch_kernel or bool(big.any()):                     # the torch kernel reads the host anyway
             zc, gc = _clt_window_sums(n_all, L, hi, tau, indicator)
             zw, gw = torch.where(big, zc, zw), torch.where(big, gc, gw)
         ctx.save_for_backward(torch.where(gw != 0, gw / rate / tau, 0))   # rate * tau may underflow where gw = 0
@@ -343,20 +366,41 @@ class _EATWindow(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_z):
         dz_drate, = ctx.saved_tensors
-        return grad_z * dz_drate, None, None, None, None, None, None
+        return grad_z * dz_drate, None, None, None, None, None, None, None
 
 # %% ../nbs/01_relaxations.ipynb #c79dd8d8
-WINDOW_KERNELS = ("auto", "torch", "triton")
-_TRITON_FAILED = []                         # the error that made kernel='auto' give up the Triton kernel, if any
+class WindowKernel(NamedTuple):
+    "A way to compute the window sums: `sums(counts, L, hi, tau, indicator, chunk_points) -> (zw, gw)`, per element."
+    name: str                                   # the key in WINDOW_KERNELS
+    sums: Callable                              # as `_window_sums_torch`: sums of f(u_j) and f'(u_j)(1 - tau u_j)
+    usable: Callable = lambda rate: False       # rate -> whether kernel='auto' may choose it for these rates
 
-def _pick_kernel(kernel, rate):
-    if kernel not in WINDOW_KERNELS: raise ValueError(f"`kernel` must be one of {WINDOW_KERNELS}, got {kernel!r}")
-    if kernel == "auto":                    # 'auto_triton': as 'triton', but a failure falls back to torch (with a warning)
-        usable = rate.is_cuda and not _TRITON_FAILED and _triton_ok() and torch.cuda.get_device_capability(rate.device)[0] >= 7
-        return "auto_triton" if usable else "torch"
-    if kernel == "triton" and not (rate.is_cuda or _triton_interpreting()):
-        raise ValueError("`kernel`='triton' needs a CUDA tensor (or TRITON_INTERPRET=1 set before triton is imported, for the CPU interpreter)")
-    return kernel
+WINDOW_KERNELS: dict[str, WindowKernel] = {}   # name -> kernel; 'torch' here, 'triton' from chapter 01a
+FAILED_KERNELS: dict[str, Exception] = {}      # kernels that failed under kernel='auto' (not tried again), and why
+
+def register_window_kernel(name: str,           # the name `eat_window_poisson(kernel=name)` takes
+                           usable: Callable | None = None # rate -> bool: may kernel='auto' choose it? None: never
+                          ):
+    "Decorator: make `sums` a window kernel; kernel='auto' prefers the latest registered kernel that is usable."
+    if not (isinstance(name, str) and name.isidentifier() and name != "auto"):
+        raise ValueError(f"`name` must be a Python identifier other than 'auto', got {name!r}")
+    def register(sums):
+        if not callable(sums): raise ValueError(f"register_window_kernel({name!r}) must decorate a function, got {sums!r}")
+        WINDOW_KERNELS[name] = WindowKernel(name, sums, usable or (lambda rate: False))
+        return sums
+    return register
+
+register_window_kernel("torch", usable=lambda rate: True)(_window_sums_torch)
+
+def pick_kernel(kernel: str | WindowKernel, # 'auto', a key of WINDOW_KERNELS, or a WindowKernel
+                rate: torch.Tensor          # the rates to be sampled (their device decides 'auto')
+               ) -> tuple[WindowKernel, bool]:
+    "The kernel to run for `rate`, and whether a failure may fall back to the torch kernel (only under 'auto')."
+    if isinstance(kernel, WindowKernel): return kernel, False
+    if kernel == "auto":
+        for k in reversed(WINDOW_KERNELS.values()):        # the latest registered first; 'torch' (always usable) last
+            if k.name not in FAILED_KERNELS and k.usable(rate): return k, k.name != "torch"
+    return WINDOW_KERNELS[check_choice(kernel, "kernel", ("auto",) + tuple(WINDOW_KERNELS))], False
 
 def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, any shape
                        temperature: float,       # tau >= 0; 0 gives exact Poisson samples
@@ -364,14 +408,15 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
                        tol: float = 1e-4,        # sigmoid: bound on E|windowed - unlimited relaxed count|
                        validate: bool = True,    # check that rates are finite and >= 0 (one host read)
                        chunk_points: int = 2**22,# torch kernel: window points processed at once (memory per chunk)
-                       kernel: str = "auto",     # 'torch' (ragged points), 'triton' (sync-free, section 3.1); 'auto': triton on CUDA
+                       kernel: str | WindowKernel = "auto", # a key of WINDOW_KERNELS or a WindowKernel; 'auto': the best usable
                        clt_points: float = CLT_POINTS # elements expecting more window points use the CLT draw (section 3)
                       ) -> torch.Tensor:
     "Windowed EAT relaxed Poisson sample: only arrivals near t = 1 are drawn; pathwise gradient in `rate`."
     _refuse_trace("eat_window_poisson")
     rate, tau = _prepare_rate(rate), check_temperature(temperature)
-    _check_indicator(indicator); tol = _check_tol(tol); chunk_points = check_int(chunk_points, "chunk_points")
-    kernel = _pick_kernel(kernel, rate)
+    check_indicator(indicator)
+    tol, chunk_points = _check_tol(tol), check_int(chunk_points, "chunk_points")
+    kernel, fallback = pick_kernel(kernel, rate)
     if isinstance(clt_points, bool) or not isinstance(clt_points, (int, float)) or not 1 <= clt_points <= 2**40:
         raise ValueError(f"`clt_points` must be a number in [1, 2**40], got {clt_points!r}")
     if rate.numel() == 0: return rate.clone()
@@ -382,7 +427,8 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
     if tau == 0: return torch.poisson(rate.detach())
     pos = rate > 0
     safe = torch.where(pos, rate, torch.ones_like(rate))
-    z = _EATWindow.apply(safe.reshape(-1), tau, indicator, tol, chunk_points, kernel, float(clt_points)).reshape(rate.shape)
+    z = _EATWindow.apply(safe.reshape(-1), tau, indicator, tol, chunk_points, kernel, fallback, float(clt_points))
+    z = z.reshape(rate.shape)
     return torch.where(pos, z, torch.zeros_like(z))
 
 # %% ../nbs/01_relaxations.ipynb #c39c7e86
@@ -403,71 +449,6 @@ def eat_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, any shape
         if n_arrivals is not None: raise ValueError("`n_arrivals` needs sampler='arrivals' (the window sampler draws no fixed M)")
         return eat_window_poisson(rate, temperature, indicator, tol=tol, validate=validate)
     return eat_arrivals_poisson(rate, temperature, indicator, n_arrivals=n_arrivals, tol=tol, validate=validate)
-
-# %% ../nbs/01_relaxations.ipynb #b225f922
-@functools.cache
-def _triton_ok() -> bool:
-    "Whether Triton imports."
-    try: import triton  # noqa: F401
-    except ImportError: return False
-    return True
-
-def _triton_interpreting() -> bool:
-    "Whether Triton runs kernels in its CPU interpreter (TRITON_INTERPRET=1, read when Triton is imported)."
-    return os.environ.get("TRITON_INTERPRET", "0") == "1" and _triton_ok()
-
-_BLOCK = 256
-
-@functools.cache
-def _window_kernel():
-    "The Triton kernel behind kernel='triton', built on first use."
-    import triton, triton.language as tl
-
-    @triton.jit
-    def window_sums(n_ptr, L_ptr, width_ptr, zw_ptr, gw_ptr, N, tau, seed, CUBIC: tl.constexpr, BLOCK: tl.constexpr):
-        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        inside = offs < N
-        n = tl.load(n_ptr + offs, mask=inside, other=0)
-        L = tl.load(L_ptr + offs, mask=inside, other=0.0)
-        width = tl.load(width_ptr + offs, mask=inside, other=0.0)
-        zw = tl.zeros([BLOCK], dtype=zw_ptr.dtype.element_ty)
-        gw = tl.zeros([BLOCK], dtype=gw_ptr.dtype.element_ty)
-        n_max = tl.max(n, axis=0)                                 # to the block's largest count; a `while`, not
-        j = 0                                                     # range(0, n_max, 4): Triton 3.6's interpreter
-        while j < n_max:                                          # cannot take a reduced tensor as a range bound
-            uniforms = tl.rand4x(seed, ((tl.zeros([BLOCK], tl.int64) + j) << 32) | offs)   # counter (point j, element)
-            for i in tl.static_range(4):
-                u = uniforms[i] * width - L                           # U(-L, min(L, 1/tau))
-                if CUBIC:
-                    w = tl.minimum(tl.maximum((u + 1) * 0.5, 0.0), 1.0)
-                    f = w * w * (3 - 2 * w)
-                    df = 3 * w * (1 - w)
-                else:
-                    f = tl.sigmoid(u)
-                    df = f * (1 - f)
-                keep = j + i < n                                      # lanes past their own count add 0
-                zw += tl.where(keep, f, 0.0)
-                gw += tl.where(keep, df * (1 - tau * u), 0.0)
-            j += 4
-        tl.store(zw_ptr + offs, zw, mask=inside)
-        tl.store(gw_ptr + offs, gw, mask=inside)
-
-    return window_sums
-
-def _philox_seed() -> int:
-    "A 62-bit kernel key from torch's CPU generator (fixed by torch.manual_seed; reads nothing from a GPU)."
-    return int(torch.randint(2**62, (), dtype=torch.int64))
-
-def _window_sums_triton(counts, L, hi, tau, indicator):
-    "The sums of `_window_sums_torch` by the Triton kernel: one lane per element, no flat tensor, no host read."
-    import triton
-    N = counts.numel()
-    if N >= 2**32: raise ValueError(f"`rate` has {N} elements; kernel='triton' takes fewer than 2**32 (use kernel='torch')")
-    L = L.contiguous()
-    zw, gw = torch.empty_like(L), torch.empty_like(L)
-    _window_kernel()[(triton.cdiv(N, _BLOCK),)](counts.to(torch.int32), L, (hi + L).contiguous(), zw, gw, N, float(tau),
-                                                 _philox_seed(), CUBIC=indicator == "cubic", BLOCK=_BLOCK)
-    return zw, gw
 
 # %% ../nbs/01_relaxations.ipynb #1eaea7f0
 def _gumbel_like(x):
@@ -570,39 +551,110 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
     return torch.where(pos, z, torch.zeros_like(z))
 
 # %% ../nbs/01_relaxations.ipynb #6b82a68f
-METHODS = ("eat_cubic", "eat_sigmoid", "gsm")
+@dataclass(frozen=True)
+class Sampler:
+    "A relaxed Poisson sampler and what a caller may need to know about it."
+    name: str                 # its key in SAMPLERS
+    sample: Callable          # sample(rate, temperature, tol, validate) -> relaxed counts, differentiable in `rate`
+    family: str               # the relaxation: 'eat' or 'gsm' (the paper's variant letters C and G), or a user's
+    indicator: str | None     # EAT's soft indicator ('cubic', 'sigmoid'); None when there is none
+    exact: bool               # samples follow the relaxation's law exactly (False: within `tol`, or truncated)
+    reparameterized: bool     # a pathwise gradient in `rate`
+    cost: str                 # work per element, in words
+    color: str = "0.4"        # its color in the book's figures
+    label: str = ""           # its label in figures and tables ('' = its name)
+
+SAMPLERS: dict[str, Sampler] = {}   # name -> Sampler; filled by `register_sampler`
+
+def register_sampler(name: str, *,            # the name models, `relaxed_poisson` and the CLI will know it by
+                     family: str,             # 'eat', 'gsm' or a new family's name
+                     exact: bool,             # exact in law (True) or within `tol` / truncated (False)
+                     cost: str,               # work per element, in words
+                     indicator: str | None = None, # a key of INDICATORS, for EAT samplers
+                     reparameterized: bool = True, color: str = "0.4", label: str = ""):
+    "Decorator: register `sample(rate, temperature, tol, validate)` as the relaxed Poisson sampler `name`."
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValueError(f"`name` must be a Python identifier such as 'my_sampler', got {name!r}")
+    if indicator is not None: check_indicator(indicator)
+    def register(sample):
+        if not callable(sample): raise ValueError(f"register_sampler({name!r}) must decorate a function, got {sample!r}")
+        old = SAMPLERS.get(name)
+        if old is not None and old.sample.__qualname__ != sample.__qualname__:   # the same function redefined is fine
+            raise ValueError(f"`name` {name!r} is already registered to {old.sample.__qualname__}; choose another name")
+        SAMPLERS[name] = Sampler(name, sample, family, indicator, bool(exact), bool(reparameterized), cost, color,
+                                 label or name)
+        return sample
+    return register
+
+def get_sampler(method: str | Sampler # a key of SAMPLERS, or a Sampler (returned as it is)
+               ) -> Sampler:
+    "The registered sampler `method`; ValueError naming `method` and the registered names otherwise."
+    if isinstance(method, Sampler): return method
+    return SAMPLERS[check_choice(method, "method", tuple(SAMPLERS))]
+
+
+# %% ../nbs/01_relaxations.ipynb #7ef00302
+@register_sampler("eat_cubic", family="eat", indicator="cubic", exact=True, color="tab:red", label="EAT cubic",
+                  cost="one Poisson draw + 2 tau lambda window points")
+def _eat_cubic(rate, temperature, tol=1e-4, validate=True):
+    return eat_window_poisson(rate, temperature, "cubic", tol, validate)
+
+@register_sampler("eat_sigmoid", family="eat", indicator="sigmoid", exact=False, color="tab:blue",
+                  label="EAT sigmoid", cost="one Poisson draw + 2 tau lambda L window points, L ~ log(2 lambda tau / tol)")
+def _eat_sigmoid(rate, temperature, tol=1e-4, validate=True):
+    return eat_window_poisson(rate, temperature, "sigmoid", tol, validate)
+
+@register_sampler("gsm", family="gsm", exact=False, color="tab:green", label="GSM",
+                  cost="a window of categories ~ 2 sqrt(lambda) z_tol wide")
+def _gsm(rate, temperature, tol=1e-4, validate=True):
+    return gsm_poisson(rate, temperature, tol=tol, validate=validate)
+
+@register_sampler("eat_cubic_papers", family="eat", indicator="cubic", exact=False, color="tab:red",
+                  label="EAT cubic, papers' M", cost="M = papers_upper_bound(max rate) arrivals")
+def _eat_cubic_papers(rate, temperature, tol=1e-4, validate=True):
+    return eat_poisson(rate, temperature, "cubic", n_arrivals=papers_upper_bound(rate.detach()), validate=validate)
+
+@register_sampler("eat_sigmoid_papers", family="eat", indicator="sigmoid", exact=False, color="tab:blue",
+                  label="EAT sigmoid, papers' M", cost="M = papers_upper_bound(max rate) arrivals")
+def _eat_sigmoid_papers(rate, temperature, tol=1e-4, validate=True):
+    return eat_poisson(rate, temperature, "sigmoid", n_arrivals=papers_upper_bound(rate.detach()), validate=validate)
+
+@register_sampler("gsm_papers", family="gsm", exact=False, color="tab:green", label="GSM, papers' M",
+                  cost="M = papers_upper_bound(max rate) categories")
+def _gsm_papers(rate, temperature, tol=1e-4, validate=True):
+    return gsm_poisson(rate, temperature, n_categories=papers_upper_bound(rate.detach()), validate=validate)
+
+METHODS = ("eat_cubic", "eat_sigmoid", "gsm")   # the three relaxations the papers compare (the book's figures)
 
 def relaxed_poisson(rate: torch.Tensor, temperature: float,
-                    method: str = "eat_cubic",  # 'eat_cubic', 'eat_sigmoid' or 'gsm'
+                    method: str | Sampler = "eat_cubic",  # a key of SAMPLERS (or a Sampler)
                     tol: float = 1e-4, validate: bool = True) -> torch.Tensor:
-    "Relaxed Poisson sample by `method`; exact integers at temperature 0."
-    if method == "gsm": return gsm_poisson(rate, temperature, tol=tol, validate=validate)
-    if method in ("eat_cubic", "eat_sigmoid"):
-        return eat_poisson(rate, temperature, method[4:], tol=tol, validate=validate)
-    raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+    "Relaxed Poisson sample by the registered sampler `method`; exact integers at temperature 0."
+    return get_sampler(method).sample(rate, temperature, tol, validate)
+
 
 # %% ../nbs/01_relaxations.ipynb #b179f0aa
 def relaxed_nb(r,                      # NB dispersion r > 0
                p=None,                 # NB success probability in (0, 1) (papers' convention)
                temperature: float = 0.1,
-               method: str = "eat_cubic",  # relaxation of the Poisson step: 'eat_cubic', 'eat_sigmoid', 'gsm'
+               method: str | Sampler = "eat_cubic",  # the Poisson step's sampler: a key of SAMPLERS
                logits=None,            # logit of p, instead of `p`
                sample_shape=torch.Size(), tol: float = 1e-4) -> torch.Tensor:
     "Relaxed NB sample: lambda ~ Gamma(r, p/(1-p)) by rsample, then a relaxed Poisson(lambda) step."
-    if method not in METHODS: raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+    get_sampler(method)
     nb = NegativeBinomial(r, p, logits=logits, validate_args=True)    # not torch's global default (torch.compile clears it)
     rate = nb.gamma_rate(_check_size(sample_shape, nb.batch_shape), rsample=True)
     return relaxed_poisson(rate, temperature, method, tol=tol, validate=False)
 
 # %% ../nbs/01_relaxations.ipynb #21f89316
 class RelaxedPoisson(Distribution):
-    "Relaxed Poisson(rate) at `temperature` by `method` ('eat_cubic', 'eat_sigmoid', 'gsm'), with `rsample`."
+    "Relaxed Poisson(rate) at `temperature` by the sampler `method`, with `rsample`."
     arg_constraints = {"rate": constraints.nonnegative}
     support = constraints.nonnegative
     has_rsample = True
 
     def __init__(self, rate, temperature: float, method: str = "eat_cubic", tol: float = 1e-4, validate_args=None):
-        if method not in METHODS: raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+        get_sampler(method)
         self.rate, self.temperature = _check_rates(rate), check_temperature(temperature)
         self.method, self.tol = method, _check_tol(tol)
         super().__init__(self.rate.shape, validate_args=validate_args)
@@ -630,7 +682,7 @@ class RelaxedNegativeBinomial(Distribution):
 
     def __init__(self, r, p=None, temperature: float = 0.1, method: str = "eat_cubic", logits=None,
                  tol: float = 1e-4, validate_args=None):
-        if method not in METHODS: raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+        get_sampler(method)
         self.base_dist = NegativeBinomial(r, p, logits=logits, validate_args=validate_args)
         self.temperature, self.method, self.tol = check_temperature(temperature), method, _check_tol(tol)
         super().__init__(self.base_dist.batch_shape, validate_args=False)
