@@ -14,22 +14,15 @@ import scipy.special
 import scipy.stats
 import torch
 import torch.nn.functional as F
-from .relaxations import soft_indicator
+from .relaxations import INDICATORS, SAMPLERS, check_indicator, soft_indicator
 from .distributions import check_int, check_number, check_values
 
 # %% auto #0
-__all__ = ['COLORS', 'mean_factor', 'variance_factor', 'fano_factor', 'campbell_factors_quad', 'plot_moment_factors',
+__all__ = ['mean_factor', 'variance_factor', 'fano_factor', 'campbell_factors_quad', 'eat_color', 'plot_moment_factors',
            'wasserstein_to_pmf', 'poisson_pmf', 'RelaxationSweep', 'relaxation_sweep', 'plot_moment_ratios',
-           'plot_wasserstein', 'papers_upper_bound', 'fixed_count_factors']
+           'plot_wasserstein', 'fixed_count_factors']
 
 # %% ../nbs/02_campbell.ipynb #97d75f12
-_INDICATORS = ("sigmoid", "cubic")
-
-def _check_indicator(indicator):
-    if not isinstance(indicator, str) or indicator not in _INDICATORS:
-        raise ValueError(f"`indicator` must be one of {_INDICATORS}, got {indicator!r}")
-    return indicator
-
 def _tau_tensor(tau):
     "Validate `tau` (finite, > 0) and return it as a tensor with a function that turns a result back into the kind of `tau`."
     if isinstance(tau, torch.Tensor):
@@ -69,7 +62,7 @@ def _cubic_factors(tau: torch.Tensor):
 # %% ../nbs/02_campbell.ipynb #a76eb53b
 def _factors(tau, indicator):
     t, back = _tau_tensor(tau)
-    c, v = (_sigmoid_factors if _check_indicator(indicator) == "sigmoid" else _cubic_factors)(t)
+    c, v = (_sigmoid_factors if check_indicator(indicator) == "sigmoid" else _cubic_factors)(t)
     return c, v, back
 
 def mean_factor(tau,                  # temperature tau > 0: float, numpy array or floating-point tensor
@@ -99,7 +92,7 @@ def fano_factor(tau,                  # temperature tau > 0: float, numpy array 
 def _indicator_callable(indicator):
     "A float -> float soft indicator from a name or a callable."
     if callable(indicator): return indicator
-    name = _check_indicator(indicator)
+    name = check_indicator(indicator)
     return lambda u: float(soft_indicator(torch.tensor(u, dtype=torch.float64), name))
 
 def campbell_factors_quad(tau: float,              # temperature tau > 0
@@ -116,7 +109,10 @@ def campbell_factors_quad(tau: float,              # temperature tau > 0
     return tau * integral(f), tau * integral(lambda u: f(u) ** 2)
 
 # %% ../nbs/02_campbell.ipynb #3d83a75f
-COLORS = {"eat_sigmoid": "tab:blue", "eat_cubic": "tab:red", "gsm": "tab:green"}
+def eat_color(indicator: str) -> str:
+    "The figure color of the registered EAT sampler with soft indicator `indicator` (chapter 01's registry)."
+    check_indicator(indicator)
+    return next(s.color for s in SAMPLERS.values() if s.family == "eat" and s.indicator == indicator)
 
 def _log_tau_axis(ax, taus):
     "Log temperature axis with plain tick labels."
@@ -138,8 +134,8 @@ def plot_moment_factors(tau_min: float = 0.01,         # smallest temperature on
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharex=True, dpi=80)
     for ax, (fn, label) in zip(axes, ((mean_factor, r"mean factor $c(\tau)$"), (variance_factor, r"variance factor $v(\tau)$"),
                                       (fano_factor, r"Fano factor $F(\tau)=v/c$"))):
-        for ind in _INDICATORS:
-            ax.plot(taus, fn(taus, ind), color=COLORS[f"eat_{ind}"], lw=2, label=f"EAT$_{{\\mathrm{{{ind}}}}}$")
+        for ind in INDICATORS:
+            ax.plot(taus, fn(taus, ind), color=eat_color(ind), lw=2, label=f"EAT$_{{\\mathrm{{{ind}}}}}$")
         ax.axhline(1, color="k", ls="--", lw=1, label="Poisson")
         ax.axvline(1, color="gray", ls=":", lw=1)
         if band is not None: ax.axvspan(*band, color="0.85", zorder=0)
@@ -249,7 +245,7 @@ def relaxation_sweep(samplers: dict,             # name -> fn(rate: Tensor, tau:
 # %% ../nbs/02_campbell.ipynb #98910d8a
 def _theory_curves(name, rate, taus, n_arrivals):
     "Mean and variance factors for an EAT method at `taus`: Campbell (untruncated) or with a fixed number of arrivals."
-    ind = name[4:]
+    ind = SAMPLERS[name].indicator
     if n_arrivals is None: return mean_factor(taus, ind), variance_factor(taus, ind)
     return np.array([fixed_count_factors(rate, t, n_arrivals(rate), ind) for t in taus]).T
 
@@ -268,7 +264,7 @@ def plot_moment_ratios(res: RelaxationSweep,          # output of `relaxation_sw
     fig, axes = plt.subplots(2, len(res.rates), figsize=(3.4 * len(res.rates), 5.2), sharex=True, squeeze=False, dpi=80)
     for j, lam in enumerate(res.rates):
         for i, name in enumerate(res.methods):
-            color = COLORS.get(name)
+            color = SAMPLERS[name].color if name in SAMPLERS else None
             _band(axes[0, j], taus, res.mean[i, j] / lam, color, name)
             _band(axes[1, j], taus, res.var[i, j] / lam, color, name)
             if theory and name.startswith("eat_"):
@@ -297,8 +293,9 @@ def plot_wasserstein(res: RelaxationSweep  # output of `relaxation_sweep`
     fig, axes = plt.subplots(2, len(res.rates), figsize=(3.4 * len(res.rates), 5.2), sharex=True, squeeze=False, dpi=80)
     for j, lam in enumerate(res.rates):
         for i, name in enumerate(res.methods):
-            _band(axes[0, j], taus, res.w1[i, j], COLORS.get(name), name)
-            _band(axes[1, j], taus, res.w2[i, j], COLORS.get(name), name)
+            color = SAMPLERS[name].color if name in SAMPLERS else None
+            _band(axes[0, j], taus, res.w1[i, j], color, name)
+            _band(axes[1, j], taus, res.w2[i, j], color, name)
         for row in range(2):
             axes[row, j].axhline(0, color="k", ls=":", lw=1)
             axes[row, j].set(ylabel=f"$W_{row + 1}$ to Poisson($\\lambda$)")
@@ -322,19 +319,6 @@ def _cubic_float(u):
     w = min(max((u + 1) / 2, 0.0), 1.0)
     return w * w * (3 - 2 * w)
 
-# %% ../nbs/02_campbell.ipynb #6acfbb84
-def papers_upper_bound(rate,                 # the batch's Poisson rates (the largest one counts)
-                       alpha: float = 1e-3   # significance level (the papers use 1e-3)
-                      ) -> int:
-    "The papers' number of arrivals / categories M = ceil(invCDF_{max rate}(1 - alpha)) (Hitchhiker Eq. 79, G.3)."
-    m = float(torch.as_tensor(rate).max()) if isinstance(rate, torch.Tensor) else float(np.max(rate))
-    if not (0 < m < math.inf): raise ValueError(f"`rate` must be finite with a positive maximum, got {m}")
-    check_number(alpha, "alpha", 0, 1, lo_open=True, hi_open=True)
-    q = scipy.stats.poisson.ppf(1 - alpha, m)
-    if not math.isfinite(q):                  # scipy gives nan beyond about 1e20: the normal quantile (relative error < 1e-15 there)
-        q = m + scipy.stats.norm.ppf(1 - alpha) * math.sqrt(m)
-    return int(math.ceil(q))
-
 # %% ../nbs/02_campbell.ipynb #4e796d1b
 def fixed_count_factors(rate: float,           # Poisson rate lambda > 0
                         tau: float,            # temperature > 0
@@ -343,7 +327,7 @@ def fixed_count_factors(rate: float,           # Poisson rate lambda > 0
                         epsrel: float = 1e-11  # quad tolerance
                        ) -> tuple[float, float]:
     "(E z / rate, Var z / rate) of EAT with exactly `n_arrivals` arrivals: Campbell's theorem for the first M points."
-    lam, (t, _), ind = float(rate), _tau_tensor(tau), _check_indicator(indicator)
+    lam, (t, _), ind = float(rate), _tau_tensor(tau), check_indicator(indicator)
     if not (0 < lam < math.inf): raise ValueError(f"`rate` must be finite and > 0, got {rate!r}")
     if isinstance(n_arrivals, bool) or not isinstance(n_arrivals, int) or n_arrivals < 1:
         raise ValueError(f"`n_arrivals` must be a positive int, got {n_arrivals!r}")
