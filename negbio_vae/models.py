@@ -13,13 +13,12 @@ from torch.distributions import (Distribution, Normal, Laplace, Poisson, Categor
                                  RelaxedOneHotCategorical, kl_divergence)
 from .distributions import (NegativeBinomial, check_int, check_number, check_same_device,
                                      check_sample_shape, require)
-from .relaxations import relaxed_poisson, relaxed_nb, check_temperature
+from .relaxations import Sampler, get_sampler, relaxed_poisson, relaxed_nb, check_temperature
 from .kl import kl_poisson, kl_nb_mc
 
 # %% auto #0
-__all__ = ['ARCHS', 'MAX_PARAMETERS', 'RELAXATIONS', 'MODELS', 'ResDense', 'make_encoder', 'make_decoder', 'VAEOutput', 'VAE',
-           'GaussianVAE', 'LaplaceVAE', 'CategoricalVAE', 'PoissonVAE', 'NegBioVAE', 'register_model', 'model_variants',
-           'build_model']
+__all__ = ['ARCHS', 'MAX_PARAMETERS', 'MODELS', 'ResDense', 'make_encoder', 'make_decoder', 'VAEOutput', 'VAE', 'GaussianVAE',
+           'LaplaceVAE', 'CategoricalVAE', 'PoissonVAE', 'NegBioVAE', 'register_model', 'model_variants', 'build_model']
 
 # %% ../nbs/04_models.ipynb #66bdf0ab
 ARCHS = ("linear", "mlp", "conv")
@@ -262,26 +261,27 @@ class CategoricalVAE(VAE):
         return self.decode(OneHotCategorical(logits=p.logits).sample((n,)).reshape(n, -1))
 
 # %% ../nbs/04_models.ipynb #23b878bb
-RELAXATIONS = ("eat", "gsm")
-
-def _method(relaxation, indicator):
-    if relaxation not in RELAXATIONS: raise ValueError(f"`relaxation` must be one of {RELAXATIONS}, got {relaxation!r}")
-    if indicator not in ("cubic", "sigmoid"): raise ValueError(f"`indicator` must be 'cubic' or 'sigmoid', got {indicator!r}")
-    return "gsm" if relaxation == "gsm" else f"eat_{indicator}"
+def _sampler(sampler):
+    "A registered sampler's name (kept by name, so the model pickles), or a `Sampler` record (kept as it is)."
+    try: s = get_sampler(sampler)
+    except ValueError as e: raise ValueError(str(e).replace("`method`", "`sampler`")) from None
+    return s if isinstance(sampler, Sampler) else s.name
 
 class PoissonVAE(VAE):
     "P-VAE: q = Poi(r * delta_r(x)), p = Poi(r), learnable prior rates, relaxed Poisson samples."
     is_discrete, params_per_latent = True, 1
 
-    def __init__(self, image_shape, n_latents=256, relaxation: str = "eat", indicator: str = "cubic", **kwargs):
-        self.method = _method(relaxation, indicator)
+    def __init__(self, image_shape, n_latents=256,
+                 sampler: str | Sampler = "eat_cubic",  # the relaxed Poisson sampler: a key of SAMPLERS (chapter 01)
+                 **kwargs):
+        self.sampler = _sampler(sampler)
         super().__init__(image_shape, n_latents, **kwargs)
         self.log_rate = nn.Parameter(torch.zeros(n_latents))   # prior rates r = exp(log_rate)
 
     def posterior(self, h): return Poisson(torch.exp(self.log_rate + h), validate_args=False)
     def prior(self): return Poisson(torch.exp(self.log_rate), validate_args=False)
     def rsample(self, q, temperature, n):
-        return relaxed_poisson(q.rate.expand(n, *q.rate.shape), temperature, self.method, validate=False)
+        return relaxed_poisson(q.rate.expand(n, *q.rate.shape), temperature, self.sampler, validate=False)
     def kl_terms(self, q, z): return kl_poisson(q.rate, self.prior().rate, validate_args=False)
     def representation(self, x):
         x = self._check_tensor(x, "x", self.image_shape)
@@ -291,22 +291,29 @@ class PoissonVAE(VAE):
 class NegBioVAE(VAE):
     "NegBio-VAE: q = NB(r * delta_r(x), p * delta_p(x)), p = NB(r, p); KL 'ds' (closed form) or 'mc'."
     is_discrete = True
-    VARIANTS = {"MC-G": ("mc", "gsm"), "MC-C": ("mc", "eat"), "DS-G": ("ds", "gsm"), "DS-C": ("ds", "eat")}
+    VARIANTS = {"MC-G": ("mc", "gsm"), "MC-C": ("mc", "eat"), "DS-G": ("ds", "gsm"), "DS-C": ("ds", "eat")}  # KL, family
 
-    def __init__(self, image_shape, n_latents=256, kl: str = "ds", relaxation: str = "eat", indicator: str = "cubic", **kwargs):
+    def __init__(self, image_shape, n_latents=256,
+                 kl: str = "ds",                        # 'ds' (closed form, shared r) or 'mc' (Monte Carlo)
+                 sampler: str | Sampler = "eat_cubic",  # the Poisson step's sampler: a key of SAMPLERS (chapter 01)
+                 **kwargs):
         if kl not in ("ds", "mc"): raise ValueError(f"`kl` must be 'ds' or 'mc', got {kl!r}")
-        self.kl, self.method = kl, _method(relaxation, indicator)
+        self.kl, self.sampler = kl, _sampler(sampler)
         self.params_per_latent = 1 if kl == "ds" else 2
         super().__init__(image_shape, n_latents, **kwargs)
         self.log_r = nn.Parameter(torch.zeros(n_latents))     # prior dispersion r = exp(log_r)
         self.logit_p = nn.Parameter(torch.zeros(n_latents))   # prior p = sigmoid(logit_p)
 
     @classmethod
-    def variant(cls, name: str, image_shape, n_latents=256, indicator: str = "sigmoid", **kwargs):
+    def variant(cls, name: str, image_shape, n_latents=256,
+                eat_sampler: str | Sampler = "eat_sigmoid",   # the EAT sampler of the 'C' variants (the paper's sigmoid)
+                **kwargs):
         "One of the paper's variants 'MC-G', 'MC-C', 'DS-G', 'DS-C' (C = EAT with the paper's sigmoid by default)."
         if name not in cls.VARIANTS: raise ValueError(f"`name` must be one of {tuple(cls.VARIANTS)}, got {name!r}")
-        kl, relaxation = cls.VARIANTS[name]
-        return cls(image_shape, n_latents, kl=kl, relaxation=relaxation, indicator=indicator, **kwargs)
+        kl, family = cls.VARIANTS[name]
+        if family == "eat" and get_sampler(eat_sampler).family != "eat":
+            raise ValueError(f"`eat_sampler` must be an EAT sampler of the registry, got {eat_sampler!r}")
+        return cls(image_shape, n_latents, kl=kl, sampler="gsm" if family == "gsm" else eat_sampler, **kwargs)
 
     def prior(self): return NegativeBinomial(torch.exp(self.log_r), logits=self.logit_p, validate_args=False)
     def posterior(self, h):
@@ -314,7 +321,7 @@ class NegBioVAE(VAE):
         a, b = h.unflatten(-1, (2, self.n_latents)).unbind(-2)
         return NegativeBinomial(torch.exp(self.log_r + b), logits=self.logit_p + a, validate_args=False)
     def rsample(self, q, temperature, n):
-        return relaxed_nb(q.r, temperature=temperature, method=self.method, logits=q.logits, sample_shape=(n,))
+        return relaxed_nb(q.r, temperature=temperature, method=self.sampler, logits=q.logits, sample_shape=(n,))
     def kl_terms(self, q, z):
         if self.kl == "ds": return kl_divergence(q, self.prior())
         return kl_nb_mc(q, self.prior(), z, validate_args=False)
