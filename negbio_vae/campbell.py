@@ -18,9 +18,9 @@ from .relaxations import INDICATORS, SAMPLERS, check_indicator, soft_indicator
 from .distributions import check_int, check_number, check_values
 
 # %% auto #0
-__all__ = ['mean_factor', 'variance_factor', 'fano_factor', 'campbell_factors_quad', 'eat_color', 'plot_moment_factors',
-           'wasserstein_to_pmf', 'poisson_pmf', 'RelaxationSweep', 'relaxation_sweep', 'plot_moment_ratios',
-           'plot_wasserstein', 'fixed_count_factors']
+__all__ = ['mean_factor', 'variance_factor', 'fano_factor', 'campbell_factors_quad', 'eat_color', 'log_tau_axis',
+           'plot_moment_factors', 'wasserstein_to_pmf', 'poisson_pmf', 'RelaxationSweep', 'relaxation_sweep',
+           'plot_moment_ratios', 'plot_wasserstein', 'fixed_count_factors']
 
 # %% ../nbs/02_campbell.ipynb #97d75f12
 def _tau_tensor(tau):
@@ -114,10 +114,10 @@ def eat_color(indicator: str) -> str:
     check_indicator(indicator)
     return next(s.color for s in SAMPLERS.values() if s.family == "eat" and s.indicator == indicator)
 
-def _log_tau_axis(ax, taus):
-    "Log temperature axis with plain tick labels."
+def log_tau_axis(ax, taus):
+    "Log temperature axis with plain tick labels at the round temperatures within `taus` (chapters 02, 08)."
     import matplotlib.ticker as mticker
-    grid = (0.01, 0.03, 0.1, 0.3, 1, 3) if max(taus) / min(taus) > 50 else (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2)
+    grid = (0.01, 0.03, 0.1, 0.3, 1, 3, 10) if max(taus) / min(taus) > 50 else (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2)
     ticks = [t for t in grid if min(taus) * 0.99 <= t <= max(taus) * 1.01]
     ax.set_xscale("log"); ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
@@ -140,7 +140,7 @@ def plot_moment_factors(tau_min: float = 0.01,         # smallest temperature on
         ax.axvline(1, color="gray", ls=":", lw=1)
         if band is not None: ax.axvspan(*band, color="0.85", zorder=0)
         ax.set(xlabel=r"temperature $\tau$", title=label)
-        _log_tau_axis(ax, taus)
+        log_tau_axis(ax, taus)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -275,7 +275,7 @@ def plot_moment_ratios(res: RelaxationSweep,          # output of `relaxation_sw
         for row, what in enumerate(("mean", "variance")):
             axes[row, j].axhline(1, color="k", ls=":", lw=1)
             axes[row, j].set(ylabel=f"empirical {what} / $\\lambda$")
-            _log_tau_axis(axes[row, j], taus)
+            log_tau_axis(axes[row, j], taus)
         axes[0, j].set_title(f"$\\lambda$ = {lam:g}")
         axes[1, j].set_xlabel(r"temperature $\tau$")
     axes[0, 0].legend(fontsize=8)
@@ -299,7 +299,7 @@ def plot_wasserstein(res: RelaxationSweep  # output of `relaxation_sweep`
         for row in range(2):
             axes[row, j].axhline(0, color="k", ls=":", lw=1)
             axes[row, j].set(ylabel=f"$W_{row + 1}$ to Poisson($\\lambda$)")
-            _log_tau_axis(axes[row, j], taus)
+            log_tau_axis(axes[row, j], taus)
         axes[0, j].set_title(f"$\\lambda$ = {lam:g}")
         axes[1, j].set_xlabel(r"temperature $\tau$")
     axes[0, 0].legend(fontsize=8)

@@ -12,8 +12,9 @@ import numpy as np
 import scipy.stats
 import torch
 from torch import nn
-from .relaxations import METHODS, eat_poisson, gsm_poisson, relaxed_poisson
-from .campbell import COLORS, mean_factor, variance_factor, papers_upper_bound
+from .relaxations import (METHODS, SAMPLERS, eat_poisson, get_sampler, gsm_poisson, papers_upper_bound,
+                                    relaxed_poisson)
+from .campbell import log_tau_axis, mean_factor, variance_factor
 from .kl import kl_poisson
 from .distributions import (MAX_SAMPLE_ELEMENTS, check_int, check_number, check_sample_shape,
                                       check_same_device, require)
@@ -23,11 +24,12 @@ from .distributions import check_choice, check_choices, check_dtype_device, chec
 # %% auto #0
 __all__ = ['ESTIMATORS', 'BASELINES', 'METRICS', 'DEFAULT_ESTIMATORS', 'TEST_FUNCTIONS', 'check_linear', 'recon_loss_exact',
            'recon_grad_exact', 'recon_hessian_exact', 'hessian_quadratic', 'check_direction', 'relaxed_loss_exact',
-           'relaxed_grad_exact', 'pathwise_grad', 'score_grad', 'gradient_samples', 'check_samples', 'GradientMetrics',
-           'gradient_metrics', 'descent_terms', 'LinearPVAE', 'PVAEConfig', 'PVAEResult', 'exact_elbo',
-           'train_linear_pvae', 'GradientSweep', 'gradient_sweep', 'plot_gradient_quality', 'plot_gradient_rates',
-           'plot_raw_bias_variance', 'poisson_expectation_grad', 'relaxed_grad_samples', 'TemperatureStudy',
-           'optimal_temperature_study', 'plot_optimal_temperature', 'plot_elbo_vs_tau', 'plot_dictionaries']
+           'relaxed_grad_exact', 'check_estimator', 'pathwise_grad', 'score_grad', 'gradient_samples', 'check_samples',
+           'GradientMetrics', 'gradient_metrics', 'descent_terms', 'LinearPVAE', 'PVAEConfig', 'PVAEResult',
+           'exact_elbo', 'train_linear_pvae', 'GradientSweep', 'gradient_sweep', 'plot_gradient_quality',
+           'plot_gradient_rates', 'plot_raw_bias_variance', 'poisson_expectation_grad', 'relaxed_grad_samples',
+           'TemperatureStudy', 'optimal_temperature_study', 'plot_optimal_temperature', 'plot_elbo_vs_tau',
+           'plot_dictionaries']
 
 # %% ../nbs/08_gradients.ipynb #876b22ac
 def check_linear(u, x, phi):
@@ -129,26 +131,32 @@ def relaxed_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
     return lam * (2 * c * (c * lam @ phi.T - x) @ phi + v * phi.pow(2).sum(0))
 
 # %% ../nbs/08_gradients.ipynb #0fb0bc6b
-ESTIMATORS = ("exact",) + METHODS + ("score",)
+ESTIMATORS = ("exact",) + METHODS + ("score",)   # the book's estimators; any sampler of the registry is accepted too
+
+def check_estimator(estimator, name: str = "estimator") -> str:
+    "'exact', 'score' or a registered sampler's name (chapter 01); ValueError naming `name` otherwise."
+    return check_choice(estimator, name, ("exact", "score") + tuple(SAMPLERS))
 
 def _relaxed(rate, tau, method, upper_bound):
     "Relaxed Poisson samples by `method`, with the samplers' adaptive M (None), the papers' M or a fixed M."
     if upper_bound is None: return relaxed_poisson(rate, tau, method, validate=False)
     m = papers_upper_bound(rate.detach()) if upper_bound == "papers" else check_int(upper_bound, "upper_bound")
-    if method == "gsm": return gsm_poisson(rate, tau, n_categories=m, validate=False)
-    return eat_poisson(rate, tau, method[4:], n_arrivals=m, validate=False)
+    s = get_sampler(method)
+    if s.family == "gsm": return gsm_poisson(rate, tau, n_categories=m, validate=False)
+    if s.family == "eat": return eat_poisson(rate, tau, s.indicator, n_arrivals=m, validate=False)
+    raise ValueError(f"`upper_bound` applies to EAT and GSM samplers, got method={method!r} of family {s.family!r}")
 
 # %% ../nbs/08_gradients.ipynb #84af2d7d
 def pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                   temperature: float,            # tau > 0
-                  method: str = "eat_cubic",     # 'eat_cubic', 'eat_sigmoid' or 'gsm'
+                  method: str = "eat_cubic",     # a sampler of the registry (chapter 01): 'eat_cubic', 'eat_sigmoid', 'gsm', ...
                   n_samples: int = 1,            # S, independent relaxed samples per item
                   upper_bound=None               # None (adaptive), 'papers' (Eq. 79) or an int M
                  ) -> torch.Tensor:
     "S pathwise estimates grad_u ||x - Phi z~||^2, z~ a relaxed Poi(e^u) sample (Hitchhiker Eq. 15): (S, ..., K)."
     u, x, phi = check_linear(u, x, phi)
     tau, S = _check_positive(temperature, "temperature"), check_int(n_samples, "n_samples")
-    check_choice(method, "method", METHODS)
+    get_sampler(method)
     if not (upper_bound is None or upper_bound == "papers"): check_int(upper_bound, "upper_bound")
     shape = (S,) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
     check_sample_shape(shape[:1], "n_samples", shape[1:])
@@ -192,7 +200,8 @@ def gradient_samples(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                      baseline: str = "loo"           # score function baseline
                     ) -> torch.Tensor:
     "S estimates (S, ..., K) of the gradient of Eq. 59 w.r.t. u by `estimator` ('exact' gives (1, ..., K))."
-    check_choice(estimator, "estimator", ESTIMATORS); check_choice(baseline, "baseline", BASELINES)
+    check_estimator(estimator)
+    check_choice(baseline, "baseline", BASELINES)
     if estimator == "exact": return recon_grad_exact(u, x, phi)[None]
     if estimator == "score": return score_grad(u, x, phi, n_samples, baseline)
     return pathwise_grad(u, x, phi, temperature, estimator, n_samples, upper_bound)
@@ -297,7 +306,7 @@ class LinearPVAE(nn.Module):
 
     def surrogate(self, x, estimator="exact", temperature=None, n_samples=1, baseline="loo", upper_bound=None, beta=1.0):
         "Scalar batch mean of the surrogate reconstruction loss + beta * KL; its gradient is the estimator's."
-        check_choice(estimator, "estimator", ESTIMATORS)
+        check_estimator(estimator)
         u = self.log_rates(x)
         return (_surrogate_recon(u, x, self.phi, estimator, temperature, n_samples, baseline, upper_bound) + beta * self.kl(u)).mean()
 
@@ -325,7 +334,8 @@ class PVAEConfig:
     dtype: torch.dtype = torch.float32
 
     def __post_init__(self):
-        check_choice(self.estimator, "estimator", ESTIMATORS); check_choice(self.baseline, "baseline", BASELINES)
+        check_estimator(self.estimator)
+        check_choice(self.baseline, "baseline", BASELINES)
         for k in ("n_latents", "n_steps", "batch_size"): check_int(getattr(self, k), k)
         for k in ("warmup_steps", "eval_every", "seed"): check_int(getattr(self, k), k, 0)
         check_int(self.n_samples, "n_samples", 2 if self.estimator == "score" and self.baseline == "loo" else 1)
@@ -414,9 +424,10 @@ class GradientSweep:
 # %% ../nbs/08_gradients.ipynb #2e9b6627
 def _theory_bias_energy(u, x, phi, tau, kw):
     "Exact normalized bias energy of an adaptive-M EAT estimator; None for the others."
-    if kw.get("estimator") not in ("eat_cubic", "eat_sigmoid") or kw.get("upper_bound") is not None: return None
+    s = SAMPLERS.get(kw.get("estimator"))
+    if s is None or s.family != "eat" or s.law == "fixed" or kw.get("upper_bound") is not None: return None
     g = _recon_grad(u, x, phi)
-    b = relaxed_grad_exact(u, x, phi, tau, kw["estimator"][4:]) - g
+    b = relaxed_grad_exact(u, x, phi, tau, s.indicator) - g
     return _quadratic(b, u, phi, g) / _quadratic(g, u, phi, g)
 
 def gradient_sweep(phi: torch.Tensor,            # (M, K) dictionary of a trained model
@@ -436,7 +447,7 @@ def gradient_sweep(phi: torch.Tensor,            # (M, K) dictionary of a traine
     if not ok:
         raise ValueError(f"`estimators` must be a dict label -> gradient_samples keyword arguments, got {estimators!r}")
     est = {k: {"estimator": k, **v} for k, v in (DEFAULT_ESTIMATORS if estimators is None else estimators).items()}
-    for k in est.values(): check_choice(k["estimator"], "estimators", ESTIMATORS[1:])
+    for k in est.values(): check_choice(k["estimator"], "estimators", ("score",) + tuple(SAMPLERS))
     rates, taus = check_values(rates, "rates"), check_values(taus, "taus")
     check_sample_shape((check_int(n_samples, "n_samples"),), "n_samples", u0.shape)
     shape = (len(est), len(rates), len(taus), x.shape[0])
@@ -459,22 +470,21 @@ def gradient_sweep(phi: torch.Tensor,            # (M, K) dictionary of a traine
 _LABELS = {"cos_mean": "CosMean", "cos_sample": "CosSample", "bias_energy": "BiasEnergy / $g^{*T}Hg^*$",
            "noise_energy": "NoiseEnergy / $g^{*T}Hg^*$", "bias_energy_debiased": "debiased BiasEnergy",
            "raw_bias": r"$\|b\|^2/\|g^*\|^2$", "raw_variance": r"$\mathrm{Tr}\,\Sigma/\|g^*\|^2$"}
-_NAMES = {"eat_cubic": r"EAT$_\mathrm{cubic}$", "eat_sigmoid": r"EAT$_\mathrm{sigmoid}$", "gsm": "GSM", "score": "score", "exact": "exact"}
+def _name(estimator):
+    "An estimator's name in figures: the sampler's label (chapter 01's registry), or 'exact' / 'score'."
+    return SAMPLERS[estimator].label if estimator in SAMPLERS else estimator
+
+def _color(estimator):
+    "An estimator's color: the sampler's, else black (exact) or gray (score)."
+    return SAMPLERS[estimator].color if estimator in SAMPLERS else "k" if estimator == "exact" else "0.45"
 
 def _style(label, kw):
     "Color, line style and legend name of an estimator label."
     base = kw["estimator"]
-    color = COLORS.get(base, "0.45" if base == "score" else "k")
+    color = _color(base)
     ls = ":" if kw.get("upper_bound") is not None or kw.get("baseline") in ("batch", "mean") else "-"
-    name = _NAMES.get(base, base) + ("" if label == base else f" ({label.split('(')[-1].rstrip(')')})" if "(" in label else f" [{label}]")
+    name = _name(base) + ("" if label == base else f" ({label.split('(')[-1].rstrip(')')})" if "(" in label else f" [{label}]")
     return color, ls, name
-
-def _log_tau_axis(ax, taus):
-    "Log temperature axis with plain tick labels."
-    import matplotlib.ticker as mticker
-    grid = (0.01, 0.03, 0.1, 0.3, 1, 3, 10) if max(taus) / min(taus) > 50 else (0.02, 0.05, 0.1, 0.2, 0.5)
-    ax.set_xscale("log"); ax.set_xticks([t for t in grid if min(taus) * 0.99 <= t <= max(taus) * 1.01])
-    ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g")); ax.xaxis.set_minor_formatter(mticker.NullFormatter())
 
 def _draw_metric(ax, sweep, metric, rate, log=False, theory=True):
     "One metric vs temperature for every estimator of `sweep` at `rate` (log axes hide non-positive means)."
@@ -489,7 +499,7 @@ def _draw_metric(ax, sweep, metric, rate, log=False, theory=True):
         if theory and metric == "bias_energy" and np.isfinite(sweep.theory[list(sweep.estimators).index(label), sweep.rates.index(rate)]).all():
             th = sweep.theory[list(sweep.estimators).index(label), sweep.rates.index(rate)].mean(-1)
             ax.plot(taus, np.where(th > 0, th, np.nan), "--", color=color, lw=1)
-    _log_tau_axis(ax, taus)
+    log_tau_axis(ax, taus)
     if log: ax.set_yscale("log")
 
 # %% ../nbs/08_gradients.ipynb #5041a8ec
@@ -580,7 +590,8 @@ def relaxed_grad_samples(f: Callable,                # f(z, rate) -> tensor, ele
     "n pathwise estimates d f(z~(lambda), lambda) / d lambda, z~ a relaxed Poi(lambda) sample (Hitchhiker Eq. 81)."
     if not callable(f): raise ValueError(f"`f` must be a callable f(z, rate), got {type(f).__name__}")
     rate, tau = _check_positive(rate, "rate"), _check_positive(temperature, "temperature")
-    check_choice(method, "method", METHODS); check_dtype_device(dtype, None)
+    get_sampler(method)
+    check_dtype_device(dtype, None)
     n = check_sample_shape((check_int(n_samples, "n_samples"),), "n_samples")[0]
     return _relaxed_grads([f], rate, tau, method, n, upper_bound, dtype)[0]
 
@@ -615,7 +626,7 @@ def optimal_temperature_study(functions: dict | None = None,   # name -> f(z, ra
     if not isinstance(functions, dict) or not functions or not all(callable(f) for f in functions.values()):
         raise ValueError(f"`functions` must be a non-empty dict name -> f(z, rate), got {functions!r}")
     rates, taus = check_values(rates, "rates"), check_values(taus, "taus")
-    methods = check_choices(methods, "methods", METHODS)
+    methods = check_choices(methods, "methods", tuple(SAMPLERS))
     n_mc, n_repeats = check_int(n_mc, "n_mc"), check_int(n_repeats, "n_repeats")
     if n_mc * n_repeats * len(functions) > MAX_SAMPLE_ELEMENTS:
         raise ValueError(f"`n_mc` x `n_repeats` x len(functions) = {n_mc * n_repeats * len(functions)} is above "
@@ -645,7 +656,7 @@ def plot_optimal_temperature(study: TemperatureStudy, eq82: bool = False):
     for ax, i in zip(axes[0], range(len(study.methods))):
         for j, name in enumerate(study.functions):
             ax.plot(study.rates, star[i, j], "o-", ms=3, lw=1.3, color=colors[j], label=name)
-        ax.set(xscale="log", yscale="log", xlabel=r"rate $\lambda$", title=_NAMES[study.methods[i]])
+        ax.set(xscale="log", yscale="log", xlabel=r"rate $\lambda$", title=_name(study.methods[i]))
         ax.axhline(max(study.taus), color="gray", ls=":", lw=1)
     axes[0, 0].set_ylabel(r"$\tau^*$ (least MAE)" + (" vs Eq. 82" if eq82 else ""))
     axes[0, -1].legend(fontsize=7, loc="lower right")
@@ -658,18 +669,18 @@ def plot_elbo_vs_tau(results):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=80)
     rows = [(r.config.estimator, r.config.temperature, r.valid_elbo) for r in results]
-    for est in ESTIMATORS:
+    for est in dict.fromkeys(ESTIMATORS + tuple(r[0] for r in rows)):    # the book's order, then a user's samplers
         pts = np.array([(t, e) for m, t, e in rows if m == est])
         if len(pts) == 0: continue
         if est in ("exact", "score"):
             ax.axhline(pts[:, 1].mean(), color="k" if est == "exact" else "0.5", ls="-" if est == "exact" else "--", lw=1.5,
-                       label=f"{_NAMES[est]} (mean of {len(pts)})")
+                       label=f"{_name(est)} (mean of {len(pts)})")
             continue
         taus = np.unique(pts[:, 0])
         means = np.array([pts[pts[:, 0] == t, 1].mean() for t in taus])
-        ax.plot(taus, means, "o-", color=COLORS[est], lw=1.8, label=_NAMES[est])
-        ax.plot(pts[:, 0], pts[:, 1], "o", mfc="none", color=COLORS[est], ms=6, alpha=0.6)
-    _log_tau_axis(ax, [r[1] for r in rows if r[0] in METHODS] or [0.02, 0.5])
+        ax.plot(taus, means, "o-", color=_color(est), lw=1.8, label=_name(est))
+        ax.plot(pts[:, 0], pts[:, 1], "o", mfc="none", color=_color(est), ms=6, alpha=0.6)
+    log_tau_axis(ax, [r[1] for r in rows if r[0] in SAMPLERS] or [0.02, 0.5])
     ax.set(xlabel=r"training temperature $\tau$", ylabel="validation ELBO (τ = 0)")
     ax.legend(fontsize=8)
     fig.tight_layout()

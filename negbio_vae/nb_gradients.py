@@ -10,7 +10,7 @@ import torch
 from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tensor, check_int, check_number,
                                       check_same_device, check_sample_shape, require)
 from .distributions import check_dtype_device
-from .relaxations import relaxed_nb, gsm_counts
+from .relaxations import SAMPLERS, relaxed_nb, gsm_counts
 from .nb_moments import relaxed_nb_mean, relaxed_nb_variance
 from .kl import kl_nb_ds
 from .gradients import GradientMetrics, check_direction, check_linear, check_samples
@@ -112,7 +112,11 @@ def nb_relaxed_grad_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r
         return torch.autograd.grad(_nb_relaxed_loss(w, x, phi, r, tau, indicator).sum(), w)[0]
 
 # %% ../nbs/08a_nb_gradients.ipynb #7fa7bcc9
-NB_ESTIMATORS = ("eat_cubic", "eat_sigmoid", "gsm", "gsm_nb")
+NB_ESTIMATORS = ("eat_cubic", "eat_sigmoid", "gsm", "gsm_nb")   # the book's; any sampler of the registry is accepted
+
+def _check_nb_method(method, name="method"):
+    "'gsm_nb' (GSM over the NB pmf) or a registered relaxed Poisson sampler (chapter 01); ValueError naming `name`."
+    return check_choice(method, name, ("gsm_nb",) + tuple(SAMPLERS))
 
 def _gsm_nb(us, r, tau):
     "Gumbel-softmax on the NB(r, sigmoid(us)) pmf truncated to {0..M-1}, M from the largest mean + 12 sd."
@@ -125,13 +129,13 @@ def _gsm_nb(us, r, tau):
 # %% ../nbs/08a_nb_gradients.ipynb #dfa5872a
 def nb_pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r,
                      temperature: float,          # tau > 0
-                     method: str = "eat_cubic",   # one of NB_ESTIMATORS
+                     method: str = "eat_cubic",   # 'gsm_nb' or a sampler of the registry (NB_ESTIMATORS: the book's)
                      n_samples: int = 1           # S relaxed samples per item
                     ) -> torch.Tensor:
     "S pathwise estimates grad_u ||x - Phi z~||^2, z~ a relaxed NB(r, sigmoid(u)) sample, shape (S, ..., K)."
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
     temperature = check_number(temperature, "temperature", 0, lo_open=True)
-    check_choice(method, "method", NB_ESTIMATORS)
+    _check_nb_method(method)
     shape = (check_int(n_samples, "n_samples"),) + torch.broadcast_shapes(u.shape[:-1], x.shape[:-1]) + u.shape[-1:]
     check_sample_shape(shape[:1], "n_samples", shape[1:])
     rr = r.expand(shape)
@@ -162,7 +166,7 @@ def nb_gradient_sweep(mean_rates=(2.0, 20.0), taus=(0.02, 0.1, 0.5), methods=NB_
                       n_samples: int = 256, seed: int = 0, dtype=torch.float64) -> list:
     "Rows (method, mean_rate, tau, CosMean, BiasEnergy (debiased), exact BiasEnergy (EAT; else nan), NoiseEnergy, raw variance, seconds)."
     mean_rates, taus = check_values(mean_rates, "mean_rates"), check_values(taus, "taus")
-    methods, r = check_choices(methods, "methods", NB_ESTIMATORS), check_number(r, "r", 0, lo_open=True)
+    methods, r = check_choices(methods, "methods", ("gsm_nb",) + tuple(SAMPLERS)), check_number(r, "r", 0, lo_open=True)
     n_latents, n_pixels = check_int(n_latents, "n_latents"), check_int(n_pixels, "n_pixels")
     n_items = check_int(n_items, "n_items")
     if max(n_pixels, n_items) * max(n_latents, n_pixels) > MAX_SAMPLE_ELEMENTS:
@@ -182,9 +186,10 @@ def nb_gradient_sweep(mean_rates=(2.0, 20.0), taus=(0.02, 0.1, 0.5), methods=NB_
                 t0 = time.perf_counter()
                 s = nb_gradient_metrics(nb_pathwise_grad(u, x, phi, r, tau, method, n_samples), u, x, phi, r).summary()
                 exact_bias = math.nan
-                if method.startswith("eat"):
+                sampler = SAMPLERS.get(method)
+                if sampler is not None and sampler.family == "eat" and sampler.law != "fixed":   # Campbell's moments hold
                     g = nb_recon_grad_exact(u, x, phi, r)
-                    b = nb_relaxed_grad_exact(u, x, phi, r, tau, method[4:]) - g
+                    b = nb_relaxed_grad_exact(u, x, phi, r, tau, sampler.indicator) - g
                     exact_bias = float((_nb_quadratic(b, u, phi, torch.as_tensor(r, dtype=dtype), g) / _nb_quadratic(g, u, phi, torch.as_tensor(r, dtype=dtype), g)).mean())
                 rows.append((method, mean_rate, tau, s["cos_mean"], s["bias_energy_debiased"], exact_bias, s["noise_energy"], s["raw_variance"],
                              time.perf_counter() - t0))

@@ -17,8 +17,8 @@ from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tens
 
 # %% auto #0
 __all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'FAILED_KERNELS', 'EAT_SAMPLERS', 'SAMPLERS',
-           'METHODS', 'check_temperature', 'sigmoid', 'cubic', 'soft_indicator', 'check_indicator', 'plot_indicators',
-           'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense', 'papers_upper_bound',
+           'LAWS', 'METHODS', 'check_temperature', 'sigmoid', 'cubic', 'soft_indicator', 'check_indicator',
+           'plot_indicators', 'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense', 'papers_upper_bound',
            'plot_eat_schematic', 'eat_half_width', 'poisson_sample', 'window_moments', 'WindowKernel',
            'register_window_kernel', 'pick_kernel', 'eat_window_poisson', 'eat_poisson', 'gsm_counts', 'gsm_window',
            'gsm_poisson', 'Sampler', 'register_sampler', 'get_sampler', 'relaxed_poisson', 'relaxed_nb',
@@ -558,17 +558,18 @@ class Sampler:
     sample: Callable          # sample(rate, temperature, tol, validate) -> relaxed counts, differentiable in `rate`
     family: str               # the relaxation: 'eat' or 'gsm' (the paper's variant letters C and G), or a user's
     indicator: str | None     # EAT's soft indicator ('cubic', 'sigmoid'); None when there is none
-    exact: bool               # samples follow the relaxation's law exactly (False: within `tol`, or truncated)
+    law: str                  # 'exact': the relaxation's law; 'tol': within `tol` of it (W1); 'fixed': a fixed truncation
     reparameterized: bool     # a pathwise gradient in `rate`
     cost: str                 # work per element, in words
     color: str = "0.4"        # its color in the book's figures
     label: str = ""           # its label in figures and tables ('' = its name)
 
 SAMPLERS: dict[str, Sampler] = {}   # name -> Sampler; filled by `register_sampler`
+LAWS = ("exact", "tol", "fixed")     # how a sampler's samples relate to its relaxation's law
 
 def register_sampler(name: str, *,            # the name models, `relaxed_poisson` and the CLI will know it by
                      family: str,             # 'eat', 'gsm' or a new family's name
-                     exact: bool,             # exact in law (True) or within `tol` / truncated (False)
+                     law: str,                # one of LAWS: 'exact', 'tol' (error <= tol) or 'fixed' (truncated)
                      cost: str,               # work per element, in words
                      indicator: str | None = None, # a key of INDICATORS, for EAT samplers
                      reparameterized: bool = True, color: str = "0.4", label: str = ""):
@@ -576,13 +577,13 @@ def register_sampler(name: str, *,            # the name models, `relaxed_poisso
     if not (isinstance(name, str) and name.isidentifier()):
         raise ValueError(f"`name` must be a Python identifier such as 'my_sampler', got {name!r}")
     if indicator is not None: check_indicator(indicator)
+    check_choice(law, "law", LAWS)
     def register(sample):
         if not callable(sample): raise ValueError(f"register_sampler({name!r}) must decorate a function, got {sample!r}")
         old = SAMPLERS.get(name)
         if old is not None and old.sample.__qualname__ != sample.__qualname__:   # the same function redefined is fine
             raise ValueError(f"`name` {name!r} is already registered to {old.sample.__qualname__}; choose another name")
-        SAMPLERS[name] = Sampler(name, sample, family, indicator, bool(exact), bool(reparameterized), cost, color,
-                                 label or name)
+        SAMPLERS[name] = Sampler(name, sample, family, indicator, law, bool(reparameterized), cost, color, label or name)
         return sample
     return register
 
@@ -594,32 +595,32 @@ def get_sampler(method: str | Sampler # a key of SAMPLERS, or a Sampler (returne
 
 
 # %% ../nbs/01_relaxations.ipynb #7ef00302
-@register_sampler("eat_cubic", family="eat", indicator="cubic", exact=True, color="tab:red", label="EAT cubic",
+@register_sampler("eat_cubic", family="eat", indicator="cubic", law="exact", color="tab:red", label=r"EAT$_\mathrm{cubic}$",
                   cost="one Poisson draw + 2 tau lambda window points")
 def _eat_cubic(rate, temperature, tol=1e-4, validate=True):
     return eat_window_poisson(rate, temperature, "cubic", tol, validate)
 
-@register_sampler("eat_sigmoid", family="eat", indicator="sigmoid", exact=False, color="tab:blue",
-                  label="EAT sigmoid", cost="one Poisson draw + 2 tau lambda L window points, L ~ log(2 lambda tau / tol)")
+@register_sampler("eat_sigmoid", family="eat", indicator="sigmoid", law="tol", color="tab:blue",
+                  label=r"EAT$_\mathrm{sigmoid}$", cost="one Poisson draw + 2 tau lambda L window points, L ~ log(2 lambda tau / tol)")
 def _eat_sigmoid(rate, temperature, tol=1e-4, validate=True):
     return eat_window_poisson(rate, temperature, "sigmoid", tol, validate)
 
-@register_sampler("gsm", family="gsm", exact=False, color="tab:green", label="GSM",
+@register_sampler("gsm", family="gsm", law="tol", color="tab:green", label="GSM",
                   cost="a window of categories ~ 2 sqrt(lambda) z_tol wide")
 def _gsm(rate, temperature, tol=1e-4, validate=True):
     return gsm_poisson(rate, temperature, tol=tol, validate=validate)
 
-@register_sampler("eat_cubic_papers", family="eat", indicator="cubic", exact=False, color="tab:red",
-                  label="EAT cubic, papers' M", cost="M = papers_upper_bound(max rate) arrivals")
+@register_sampler("eat_cubic_papers", family="eat", indicator="cubic", law="fixed", color="tab:red",
+                  label=r"EAT$_\mathrm{cubic}$, papers' $M$", cost="M = papers_upper_bound(max rate) arrivals")
 def _eat_cubic_papers(rate, temperature, tol=1e-4, validate=True):
     return eat_poisson(rate, temperature, "cubic", n_arrivals=papers_upper_bound(rate.detach()), validate=validate)
 
-@register_sampler("eat_sigmoid_papers", family="eat", indicator="sigmoid", exact=False, color="tab:blue",
-                  label="EAT sigmoid, papers' M", cost="M = papers_upper_bound(max rate) arrivals")
+@register_sampler("eat_sigmoid_papers", family="eat", indicator="sigmoid", law="fixed", color="tab:blue",
+                  label=r"EAT$_\mathrm{sigmoid}$, papers' $M$", cost="M = papers_upper_bound(max rate) arrivals")
 def _eat_sigmoid_papers(rate, temperature, tol=1e-4, validate=True):
     return eat_poisson(rate, temperature, "sigmoid", n_arrivals=papers_upper_bound(rate.detach()), validate=validate)
 
-@register_sampler("gsm_papers", family="gsm", exact=False, color="tab:green", label="GSM, papers' M",
+@register_sampler("gsm_papers", family="gsm", law="fixed", color="tab:green", label="GSM, papers' $M$",
                   cost="M = papers_upper_bound(max rate) categories")
 def _gsm_papers(rate, temperature, tol=1e-4, validate=True):
     return gsm_poisson(rate, temperature, n_categories=papers_upper_bound(rate.detach()), validate=validate)
