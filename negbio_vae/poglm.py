@@ -15,17 +15,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .distributions import NegativeBinomial, MAX_SAMPLE_ELEMENTS, check_sample_shape
 from .distributions import as_float_tensor, check_choice, check_int, check_number, check_same_device, require
-from .relaxations import relaxed_poisson, gsm_counts
+from .relaxations import METHODS, SAMPLERS, relaxed_poisson, gsm_counts
 from .kl import kl_poisson
 from .train import resolve_device
 
 # %% auto #0
-__all__ = ['ESTIMATORS', 'RELAXED', 'METRICS', 'COLORS', 'LABELS', 'glm_log_rate', 'poisson_log_pmf', 'causal_drive',
-           'simulate_poglm', 'POGLMData', 'make_poglm_data', 'fit_observed_glm', 'POGLM', 'sample_hidden',
-           'ELBOSamples', 'elbo_samples', 'elbo_surrogate', 'importance_log_likelihood', 'match_hidden',
-           'parameter_errors', 'evaluate_poglm', 'FitConfig', 'fit_poglm', 'poglm_grid', 'run_poglm_sweep',
-           'summarize_records', 'plot_poglm_metrics', 'best_temperatures', 'plot_poglm_best_tau', 'count_moments',
-           'gsm_negative_binomial', 'com_poisson_logits', 'gsm_com_poisson']
+__all__ = ['ESTIMATORS', 'RELAXED', 'METRICS', 'LABELS', 'glm_log_rate', 'poisson_log_pmf', 'causal_drive', 'simulate_poglm',
+           'POGLMData', 'make_poglm_data', 'fit_observed_glm', 'POGLM', 'sample_hidden', 'ELBOSamples', 'elbo_samples',
+           'elbo_surrogate', 'importance_log_likelihood', 'match_hidden', 'parameter_errors', 'evaluate_poglm',
+           'FitConfig', 'fit_poglm', 'poglm_grid', 'run_poglm_sweep', 'summarize_records', 'plot_poglm_metrics',
+           'best_temperatures', 'plot_poglm_best_tau', 'count_moments', 'gsm_negative_binomial', 'com_poisson_logits',
+           'gsm_com_poisson']
 
 # %% ../nbs/09_poglm.ipynb #b79ce8f9
 def _check_max_rate(max_rate):
@@ -249,12 +249,12 @@ def _log_joint(self, visible: torch.Tensor, hidden: torch.Tensor) -> torch.Tenso
 POGLM.posterior_log_rate, POGLM.log_rate, POGLM.log_joint, POGLM.forward = _posterior_log_rate, _log_rate, _log_joint, _log_joint
 
 # %% ../nbs/09_poglm.ipynb #b236e1fa
-ESTIMATORS = ("score", "eat_cubic", "eat_sigmoid", "gsm")
-RELAXED = ESTIMATORS[1:]
+ESTIMATORS = ("score",) + METHODS   # the book's estimators; any sampler of chapter 01's registry is accepted too
+RELAXED = METHODS
 
 def sample_hidden(log_rate_q: torch.Tensor,   # log lambda^q, shape (..., T, H)
                   n_samples: int,             # Monte Carlo samples (a new leading dimension)
-                  estimator: str = "eat_cubic", # one of ESTIMATORS
+                  estimator: str = "eat_cubic", # 'score' or a sampler of the registry (chapter 01)
                   temperature: float = 0.1,   # tau of the relaxations (ignored by 'score')
                   tol: float = 1e-4           # truncation tolerance of the relaxed samplers
                  ) -> torch.Tensor:
@@ -264,15 +264,14 @@ def sample_hidden(log_rate_q: torch.Tensor,   # log lambda^q, shape (..., T, H)
     return _sample_hidden(log_rate_q, n_samples, estimator, temperature, tol)
 
 def _check_estimator(estimator):
-    "One of ESTIMATORS; ValueError naming `estimator` otherwise."
-    return check_choice(estimator, "estimator", ESTIMATORS)
+    "'score' or a registered sampler's name; ValueError naming `estimator` otherwise."
+    return check_choice(estimator, "estimator", ("score",) + tuple(SAMPLERS))
 
 def _sample_hidden(log_rate_q, n_samples, estimator, temperature, tol):
     "sample_hidden without the tensor checks (inner loops)."
     rate = torch.exp(log_rate_q).expand(n_samples, *log_rate_q.shape)
     if estimator == "score": return torch.poisson(rate.detach())
-    if estimator in RELAXED: return relaxed_poisson(rate, temperature, estimator, tol=tol, validate=False)
-    raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}")
+    return relaxed_poisson(rate, temperature, estimator, tol=tol, validate=False)
 
 # %% ../nbs/09_poglm.ipynb #5ef2909a
 class ELBOSamples(NamedTuple):
@@ -394,7 +393,7 @@ def evaluate_poglm(model: POGLM, data: POGLMData,
 @dataclass
 class FitConfig:
     "Options of `fit_poglm`; defaults follow Hitchhiker App. G.2 (AdamW, lr 1e-3, 100 epochs, N(0, 0.5^2) init)."
-    estimator: str = "eat_cubic"      # one of ESTIMATORS
+    estimator: str = "eat_cubic"      # 'score' or a sampler of the registry
     temperature: float = 0.1          # tau of the relaxations (ignored by 'score')
     n_samples: int = 1                # Monte Carlo samples per sequence per update
     epochs: int = 100
@@ -409,7 +408,7 @@ class FitConfig:
     num_threads: int | None = 1       # torch intra-op threads during the fit; None: leave torch's setting
 
     def __post_init__(self):
-        ok = {"estimator": self.estimator in ESTIMATORS, "kl": self.kl in ("mc", "analytic"), "baseline": self.baseline in ("batch", "none"),
+        ok = {"estimator": self.estimator == "score" or self.estimator in SAMPLERS, "kl": self.kl in ("mc", "analytic"), "baseline": self.baseline in ("batch", "none"),
               "temperature": _ok(check_number, self.temperature, "temperature", 0, lo_open=True),
               "lr": _ok(check_number, self.lr, "lr", 0, lo_open=True),
               "tol": isinstance(self.tol, float) and 0 < self.tol < 1,
@@ -472,7 +471,7 @@ def poglm_grid(temperatures=(0.02, 0.05, 0.1, 0.2, 0.5),   # tau grid of Fig. 4 
     for k in score_samples: check_int(k, "score_samples")
     for s in seeds: check_int(s, "seeds", 0)
     for e in relaxed:
-        if e not in RELAXED: raise ValueError(f"`relaxed` must hold names from {RELAXED}, got {e!r}")
+        if e not in SAMPLERS: raise ValueError(f"`relaxed` must hold names from {tuple(SAMPLERS)}, got {e!r}")
     return ([FitConfig("score", n_samples=k, seed=s, **common) for s in seeds for k in score_samples] +
             [FitConfig(e, t, seed=s, **common) for s in seeds for e in relaxed for t in temperatures])
 
@@ -521,7 +520,13 @@ def _check_records(records):
     return records
 
 # %% ../nbs/09_poglm.ipynb #d7739051
-COLORS = {"eat_cubic": "tab:red", "eat_sigmoid": "tab:blue", "gsm": "tab:green", "score": "gray"}
+def _color(estimator):
+    "An estimator's color: gray for 'score', the sampler's own color (chapter 01's registry) otherwise."
+    return "gray" if estimator == "score" else SAMPLERS[estimator].color
+
+def _relaxed_in(records):
+    "The relaxations of `records`: the book's three first, then any other registered sampler, in order of appearance."
+    return tuple(dict.fromkeys(RELAXED + tuple(r["estimator"] for r in records if r["estimator"] != "score")))
 LABELS = {"elbo": "ELBO", "mll": "MLL  log p(x)", "cll": "CLL  log p(x, z*)", "hll": "HLL  log q(z*|x)",
           "weight_error": "weight error", "bias_error": "bias error"}
 
@@ -541,13 +546,13 @@ def plot_poglm_metrics(records: list[dict], metrics=METRICS, n_samples: int = 1,
     for (axl, axr), metric in zip(axes, metrics):
         score = [r for r in records if r["estimator"] == "score"]
         ks = sorted({r["n_samples"] for r in score})
-        if ks: _runs_plot(axl, ks, [[r[metric] for r in score if r["n_samples"] == k] for k in ks], COLORS["score"], "score")
+        if ks: _runs_plot(axl, ks, [[r[metric] for r in score if r["n_samples"] == k] for k in ks], _color("score"), "score")
         axl.set(xscale="log", xlabel="MC samples $N_{mc}$", ylabel=LABELS[metric]); axl.set_xticks(ks, [str(k) for k in ks]); axl.minorticks_off()
-        for j, est in enumerate(RELAXED):
+        for j, est in enumerate(_relaxed_in(records)):
             runs = [r for r in records if r["estimator"] == est and r["n_samples"] == n_samples]
             taus = sorted({r["temperature"] for r in runs})
-            if taus: _runs_plot(axr, taus, [[r[metric] for r in runs if r["temperature"] == t] for t in taus], COLORS[est], est, 0.04 * (j - 1))
-        taus = sorted({r["temperature"] for r in records if r["estimator"] in RELAXED})
+            if taus: _runs_plot(axr, taus, [[r[metric] for r in runs if r["temperature"] == t] for t in taus], _color(est), est, 0.04 * (j - 1))
+        taus = sorted({r["temperature"] for r in records if r["estimator"] != "score"})
         axr.set(xscale="log", xlabel=r"temperature $\tau$"); axr.set_xticks(taus, [f"{t:g}" for t in taus]); axr.minorticks_off()
         lo, hi = min(axl.get_ylim()[0], axr.get_ylim()[0]), max(axl.get_ylim()[1], axr.get_ylim()[1])
         axl.set_ylim(lo, hi); axr.set_ylim(lo, hi)
@@ -561,9 +566,10 @@ def best_temperatures(records: list[dict], metric: str = "elbo", n_samples: int 
     _check_records(records)
     if metric not in METRICS: raise ValueError(f"`metric` must be one of {METRICS}, got {metric!r}")
     check_int(n_samples, "n_samples")
-    rows = [r for r in summarize_records(records, (metric,)) if r["estimator"] in RELAXED and r["n_samples"] == n_samples]
+    relaxed = _relaxed_in(records)
+    rows = [r for r in summarize_records(records, (metric,)) if r["estimator"] in relaxed and r["n_samples"] == n_samples]
     return {e: max((r for r in rows if r["estimator"] == e), key=lambda r: r[metric])["temperature"]
-            for e in RELAXED if any(r["estimator"] == e for r in rows)}
+            for e in relaxed if any(r["estimator"] == e for r in rows)}
 
 def plot_poglm_best_tau(records: list[dict], metrics=METRICS, title: str = ""):
     "Figure: each metric vs N_mc, score estimator and each relaxation at its best-ELBO tau (Hitchhiker Fig. 15)."
@@ -571,11 +577,11 @@ def plot_poglm_best_tau(records: list[dict], metrics=METRICS, title: str = ""):
     best = best_temperatures(records)
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.3), squeeze=False, layout="constrained")
     for ax, metric in zip(axes[0], metrics):
-        for j, est in enumerate(ESTIMATORS):
+        for j, est in enumerate(("score",) + _relaxed_in(records)):
             runs = [r for r in records if r["estimator"] == est and (est == "score" or r["temperature"] == best.get(est))]
             ks = sorted({r["n_samples"] for r in runs})
             lab = est if est == "score" else f"{est} (τ={best.get(est)})"
-            if ks: _runs_plot(ax, ks, [[r[metric] for r in runs if r["n_samples"] == k] for k in ks], COLORS[est], lab, 0.04 * (j - 1.5))
+            if ks: _runs_plot(ax, ks, [[r[metric] for r in runs if r["n_samples"] == k] for k in ks], _color(est), lab, 0.04 * (j - 1.5))
         ks = sorted({r["n_samples"] for r in records})
         ax.set(xscale="log", xlabel="MC samples $N_{mc}$", title=LABELS[metric]); ax.set_xticks(ks, [str(k) for k in ks]); ax.minorticks_off()
     axes[0, 0].legend(fontsize=7)
