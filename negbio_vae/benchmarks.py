@@ -4,18 +4,17 @@
 
 # %% ../nbs/11_benchmarks.ipynb #705d76f2
 from __future__ import annotations
-import argparse, contextlib, gc, math, re, statistics, sys, time
-from unittest import mock
+import argparse, dataclasses, gc, math, re, statistics, sys, time
 import torch
-from . import relaxations
 from .distributions import NegativeBinomial
-from .relaxations import eat_dense, eat_poisson
-from .campbell import papers_upper_bound
+from .relaxations import (SAMPLERS, Sampler, check_indicator, eat_arrivals_poisson, eat_dense,
+                                    eat_window_poisson, papers_upper_bound, poisson_sample, relaxed_nb)
 from .distributions import check_choice, check_choices, check_int, check_number, check_values
 
 # %% auto #0
-__all__ = ['MAX_BENCH_ELEMENTS', 'SAMPLERS', 'GPU_SAMPLERS', 'EXTREME_RATES', 'EXTREME_SAMPLERS', 'measure', 'eat_sampler',
-           'relaxed_nb_step', 'bench_samplers', 'format_rows', 'bench_extremes', 'bench_training', 'main']
+__all__ = ['MAX_BENCH_ELEMENTS', 'BENCH_SAMPLERS', 'GPU_BENCH_SAMPLERS', 'VARIANTS', 'EXTREME_RATES', 'EXTREME_CASES',
+           'EXTREME_SAMPLERS', 'measure', 'bench_sampler', 'relaxed_nb_step', 'bench_samplers', 'format_rows',
+           'bench_extremes', 'bench_training', 'main']
 
 # %% ../nbs/11_benchmarks.ipynb #310ba33b
 MAX_BENCH_ELEMENTS = 2**28        # batch x latents (x samples) above this is refused before allocating
@@ -67,47 +66,62 @@ def measure(fn,                 # a function of no arguments (one forward + back
     return statistics.median(times), peak
 
 # %% ../nbs/11_benchmarks.ipynb #948ea190
-SAMPLERS = ("window", "arrivals", "dense")
-GPU_SAMPLERS = ("window", "window_torch", "dense")    # on CUDA, 'window' runs the Triton kernel (chapter 01 §3.1)
+BENCH_SAMPLERS = ("window", "arrivals", "dense")
+GPU_BENCH_SAMPLERS = ("window", "window_torch", "dense")    # on CUDA, 'window' runs the Triton kernel (chapter 01a)
+VARIANTS = ("window", "window_torch", "arrivals", "dense", "none")   # implementations of one EAT relaxation
 
-@contextlib.contextmanager
-def eat_sampler(name: str = "window"):  # 'window' (library default), 'window_torch', 'arrivals', 'dense' (the papers' procedure) or 'none'
-    "Context manager: every EAT sample drawn by the library (models included) uses sampler `name` ('none': z = rate, no sampling)."
-    names = SAMPLERS + ("window_torch", "none")
-    if name not in names: raise ValueError(f"`name` must be one of {names}, got {name!r}")
-    def patched(rate, temperature, indicator="cubic", n_arrivals=None, tol=1e-4, validate=True, sampler=None):
-        if name == "none": return rate * 1.0          # the cost floor of any sampler: no noise, identity gradient
-        if name == "dense" and temperature > 0:
-            return eat_dense(rate, temperature, indicator, papers_upper_bound(rate.detach()))
-        if name == "window_torch" and n_arrivals is None and sampler in (None, "window"):   # the window's torch kernel, also on CUDA
-            return relaxations.eat_window_poisson(rate, temperature, indicator, tol=tol, validate=validate, kernel="torch")
-        return eat_poisson(rate, temperature, indicator, n_arrivals, tol, validate, sampler or name.split("_")[0])
-    with mock.patch.object(relaxations, "eat_poisson", patched):
-        yield
+def _variant_sample(name, indicator):
+    "The sample function of implementation `name` of EAT with `indicator` (tau = 0: exact Poisson, as the library)."
+    def window_torch(rate, temperature, tol=1e-4, validate=True):   # the window's torch kernel, also on CUDA
+        return eat_window_poisson(rate, temperature, indicator, tol, validate, kernel="torch")
+    def arrivals(rate, temperature, tol=1e-4, validate=True):       # every arrival up to the adaptive horizon
+        return eat_arrivals_poisson(rate, temperature, indicator, tol=tol, validate=validate)
+    def dense(rate, temperature, tol=1e-4, validate=True):          # the papers' code: M x numel arrival times
+        if temperature == 0: return poisson_sample(rate.detach())
+        return eat_dense(rate, temperature, indicator, papers_upper_bound(rate.detach()))
+    def none(rate, temperature, tol=1e-4, validate=True):           # the floor of any sampler's cost: z = rate
+        return rate * 1.0
+    return {"window_torch": window_torch, "arrivals": arrivals, "dense": dense, "none": none}[name]
 
-def relaxed_nb_step(mean: float, temperature: float, sampler: str = "window", indicator: str = "cubic",
-                    batch: int = 1000, latents: int = 512, r: float = 10.0, device="cpu", seed: int = 0):
+def bench_sampler(name: str,               # one of VARIANTS, or a key of the sampler registry (chapter 01)
+                  indicator: str = "cubic" # the EAT indicator of the VARIANTS
+                 ) -> Sampler:
+    "The `Sampler` record benchmarked as `name`: a registered sampler, or an implementation variant of EAT-`indicator`."
+    if name in SAMPLERS: return SAMPLERS[name]
+    if name not in VARIANTS: raise ValueError(f"`sampler` must be one of {VARIANTS} or {tuple(SAMPLERS)}, got {name!r}")
+    check_indicator(indicator)
+    eat = next(s for s in SAMPLERS.values() if s.family == "eat" and s.indicator == indicator and s.law != "fixed")
+    if name == "window": return eat                                   # the library's sampler, from the registry
+    law = {"window_torch": eat.law, "arrivals": "tol", "dense": "fixed", "none": "exact"}[name]
+    return dataclasses.replace(eat, name=name, sample=_variant_sample(name, indicator), law=law,
+                               family="none" if name == "none" else "eat", label=f"{eat.label} ({name})")
+
+def relaxed_nb_step(mean: float, temperature: float,
+                    sampler: str = "window",        # a name `bench_sampler` knows
+                    indicator: str = "cubic", batch: int = 1000, latents: int = 512, r: float = 10.0, device="cpu",
+                    seed: int = 0):
     "A function of no arguments: one forward+backward of a relaxed NB(r, mean) sample of shape (batch, latents)."
-    check_number(mean, "mean", 0, lo_open=True); check_number(r, "r", 0, lo_open=True); _check_size(batch, latents)
-    check_choice(sampler, "sampler", SAMPLERS + ("window_torch", "none")); check_choice(indicator, "indicator", ("cubic", "sigmoid"))
+    check_number(mean, "mean", 0, lo_open=True)
+    check_number(r, "r", 0, lo_open=True)
+    _check_size(batch, latents)
+    method = bench_sampler(sampler, indicator)
     from negbio_vae.train import resolve_device
     device = resolve_device(device)
     g = torch.Generator().manual_seed(seed)
     logits = (math.log(r / mean) + 0.1 * torch.randn(batch, latents, generator=g)).to(device).requires_grad_()
     def step():
-        with eat_sampler(sampler):
-            z = relaxations.relaxed_nb(torch.tensor(r, device=device), logits=logits, temperature=temperature, method=f"eat_{indicator}")
+        z = relaxed_nb(torch.tensor(r, device=device), logits=logits, temperature=temperature, method=method)
         z.sum().backward()
         logits.grad = None
     return step
 
 # %% ../nbs/11_benchmarks.ipynb #429cb2ac
-def bench_samplers(means=(2.0, 20.0, 100.0), temperatures=(0.02, 0.1, 0.5), samplers=SAMPLERS, indicator: str = "cubic",
+def bench_samplers(means=(2.0, 20.0, 100.0), temperatures=(0.02, 0.1, 0.5), samplers=BENCH_SAMPLERS, indicator: str = "cubic",
                    batch: int = 1000, latents: int = 512, r: float = 10.0, device="cpu", repeats: int = 1,
                    progress: bool = True) -> list[dict]:
     "Rows (mean, tau, sampler, s, MiB, time and memory ratios dense/sampler) for the relaxed NB forward+backward."
     means, temperatures = check_values(means, "means"), check_values(temperatures, "temperatures")
-    samplers = check_choices(samplers, "samplers", SAMPLERS + ("window_torch", "none"))
+    samplers = check_choices(samplers, "samplers", VARIANTS + tuple(SAMPLERS))
     from tqdm.auto import tqdm
     rows, configs = [], [(m, t) for m in means for t in temperatures]
     for mean, tau in tqdm(configs, disable=not progress, desc="relaxed NB"):
@@ -127,13 +141,9 @@ def format_rows(rows: list[dict]) -> str:
 
 # %% ../nbs/11_benchmarks.ipynb #3cdf643a
 EXTREME_RATES = (1e2, 1e4, 1e6, 1e12, 1e30)
-EXTREME_SAMPLERS = ("window_cubic", "window_sigmoid", "arrivals_sigmoid", "gsm", "dense")
-
-def _extreme_sample(name, rate, tau):
-    if name.startswith("window"): return relaxations.eat_window_poisson(rate, tau, name.split("_")[1])
-    if name == "arrivals_sigmoid": return relaxations.eat_arrivals_poisson(rate, tau, "sigmoid")
-    if name == "gsm": return relaxations.gsm_poisson(rate, tau)
-    return eat_dense(rate, tau, "cubic", papers_upper_bound(rate.detach()))
+EXTREME_CASES = {"window_cubic": ("window", "cubic"), "window_sigmoid": ("window", "sigmoid"),   # label -> bench_sampler
+                 "arrivals_sigmoid": ("arrivals", "sigmoid"), "gsm": ("gsm", "cubic"), "dense": ("dense", "cubic")}
+EXTREME_SAMPLERS = tuple(EXTREME_CASES)
 
 def bench_extremes(rates=EXTREME_RATES, samplers=EXTREME_SAMPLERS, batch: int = 1000, temperature: float = 0.5,
                    repeats: int = 1, progress: bool = True) -> list[dict]:
@@ -144,7 +154,10 @@ def bench_extremes(rates=EXTREME_RATES, samplers=EXTREME_SAMPLERS, batch: int = 
     rows = []
     for name, huge in tqdm([(s, h) for s in samplers for h in rates], disable=not progress, desc="extreme rates"):
         rate = torch.full((batch,), 3.0); rate[batch // 2] = huge; rate.requires_grad_()
-        def step(): _extreme_sample(name, rate, temperature).sum().backward(); rate.grad = None
+        sample = bench_sampler(*EXTREME_CASES[name]).sample
+        def step():
+            sample(rate, temperature).sum().backward()
+            rate.grad = None
         try: (sec, mib), outcome = measure(step, repeats=repeats), "ok"
         except ValueError as e: (sec, mib), outcome = (math.nan, math.nan), "refused: " + ", ".join(sorted(set(re.findall(r"`(max_\w+)`", str(e)))))
         rows.append(dict(sampler=name, huge=huge, outcome=outcome, seconds=sec, peak_mib=mib))
@@ -154,7 +167,7 @@ def bench_extremes(rates=EXTREME_RATES, samplers=EXTREME_SAMPLERS, batch: int = 
 def bench_training(x: torch.Tensor,               # a batch of training images (B, C, H, W)
                    latents: int = 256, arch: str = "conv", temperature: float = 0.5,
                    pretrain: int = 0,             # updates (window sampler) before timing, from the same seed
-                   steps: int = 5, samplers=SAMPLERS + ("none",), device="cpu", seed: int = 0,
+                   steps: int = 5, samplers=BENCH_SAMPLERS + ("none",), device="cpu", seed: int = 0,
                    rounds: int = 1                # interleaved rounds (each sampler once per round); the median is reported
                   ) -> list[dict]:
     "Rows (sampler, images/s, ratio to dense) of NegBio-VAE DS-C training throughput with each EAT sampler ('none': no sampler)."
@@ -164,11 +177,11 @@ def bench_training(x: torch.Tensor,               # a batch of training images (
         raise ValueError(f"`x` must be a finite floating-point batch (B, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
     _check_size(len(x), latents, "batch x latents"); check_int(pretrain, "pretrain", 0); check_int(steps, "steps")
     check_number(temperature, "temperature", 0, lo_open=True)
-    samplers = check_choices(samplers, "samplers", SAMPLERS + ("window_torch", "none"))
+    samplers = check_choices(samplers, "samplers", VARIANTS + tuple(SAMPLERS))
     from negbio_vae.models import NegBioVAE
     from negbio_vae.train import measure_throughput
     torch.manual_seed(seed)
-    model = NegBioVAE(tuple(x.shape[1:]), latents, kl="ds", relaxation="eat", indicator="cubic", arch=arch).to(device)
+    model = NegBioVAE(tuple(x.shape[1:]), latents, kl="ds", sampler="eat_cubic", arch=arch).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(pretrain):
         loss = model.train()(x.to(device), temperature=temperature).loss
@@ -178,8 +191,9 @@ def bench_training(x: torch.Tensor,               # a batch of training images (
     for _ in range(rounds):                          # interleaved, so that a slow spell of the machine hits every sampler
         for s in samplers:
             model.load_state_dict(state)
-            with eat_sampler(s):
-                ips[s].append(measure_throughput(model, x, steps=steps, warmup=1, temperature=temperature, device=device))
+            model.sampler = bench_sampler(s)               # the sampler is the model's argument (chapter 04)
+            ips[s].append(measure_throughput(model, x, steps=steps, warmup=1, temperature=temperature, device=device))
+    model.sampler = "eat_cubic"
     rows = [dict(sampler=s, images_per_s=statistics.median(v)) for s, v in ips.items()]
     ref = next((r["images_per_s"] for r in rows if r["sampler"] == "dense"), math.nan)
     for r in rows: r["speedup_vs_dense"] = r["images_per_s"] / ref
@@ -197,12 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {a.device}, torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)")
     size = dict(batch=100, latents=128) if a.quick else {}
     cuda = torch.device(a.device).type == "cuda"
-    print(format_rows(bench_samplers(device=a.device, samplers=GPU_SAMPLERS if cuda else SAMPLERS, **size)))
+    print(format_rows(bench_samplers(device=a.device, samplers=GPU_BENCH_SAMPLERS if cuda else BENCH_SAMPLERS, **size)))
     from negbio_vae.data import get_dataset
     ds = get_dataset("digits" if a.quick else "mnist", split="train", root=a.data_root)
     x = torch.stack([ds[i][0] for i in range(128)])
     print(format_rows(bench_training(x, arch="mlp" if a.quick else "conv", pretrain=0 if a.quick else 200, device=a.device,
-                                     samplers=(GPU_SAMPLERS if cuda else SAMPLERS) + ("none",), rounds=1 if a.quick else 3)))
+                                     samplers=(GPU_BENCH_SAMPLERS if cuda else BENCH_SAMPLERS) + ("none",),
+                                     rounds=1 if a.quick else 3)))
     return 0
 
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())   # `python -m negbio_vae.benchmarks`, not a notebook
