@@ -14,8 +14,8 @@ from .data import DATASETS, DATA_ROOT_ENV, DataNotFoundError, dataset_info, get_
 from .data import data_root as data_root_of
 from .train import (TrainConfig, TrainingStopped, atomic_write, fit, load_checkpoint, measure_throughput,
                               resolve_device)
-from .evaluate import (FID_TORCHSCRIPT, evaluate, fork_rng, generation_metrics, inception_weights, model_device,
-                                 model_samples, reconstruction_grid, sample_grid)
+from .evaluate import (FID_TORCHSCRIPT, evaluate, fork_rng, generation_metrics, inception_weights,
+                                 model_device, model_samples, reconstruction_grid, sample_grid)
 from .distributions import check_int
 
 # %% auto #0
@@ -24,12 +24,16 @@ __all__ = ['DEFAULTS', 'SCALES', 'LOCK_FILE', 'COLLAPSE_DNR', 'COMMANDS', 'resol
            'evaluate_run', 'sample_figure', 'reconstruct_figure', 'bench', 'format_table', 'main']
 
 # %% ../nbs/10_cli.ipynb #943fbc7c
-DEFAULTS = dict(model="negbio", variant="DS-C", dataset="digits", scale="cpu", name=None, runs_dir="runs", data_root=None,
-                download=False, seed=0, device=None, optimizer="adamax", lr=5e-3, tau_start=1.0, tau_end=0.1, n_samples=1,
+DEFAULTS = dict(model="negbio", variant="DS-C", dataset="digits", scale="cpu", name=None, runs_dir="runs",
+                data_root=None,
+                download=False, seed=0, device=None, optimizer="adamax", lr=5e-3, tau_start=1.0, tau_end=0.1,
+                n_samples=1,
                 amp=False, compile=False, progress=True, checkpoint_every=200, log_every=10, overwrite=False,
                 max_steps=None, threads=None)
-SCALES = {"cpu": dict(arch="mlp", latents=32, hidden=128, epochs=50, batch_size=64, limit=5000, eval_limit=1000, beta=0.05),
-          "full": dict(arch="conv", latents=256, hidden=256, epochs=100, batch_size=128, limit=None, eval_limit=None, beta=1.0)}
+SCALES = {"cpu": dict(arch="mlp", latents=32, hidden=128, epochs=50, batch_size=64, limit=5000, eval_limit=1000,
+                      beta=0.05),
+          "full": dict(arch="conv", latents=256, hidden=256, epochs=100, batch_size=128, limit=None, eval_limit=None,
+                       beta=1.0)}
 
 def resolve_settings(explicit: dict,          # options given on the command line (None: not given)
                      saved: dict | None = None # the settings of the run being resumed
@@ -43,7 +47,8 @@ def resolve_settings(explicit: dict,          # options given on the command lin
     variants = model_variants(s["model"])
     if not variants:
         if "variant" in given:
-            raise ValueError(f"--variant applies to {[m for m in MODELS if model_variants(m)]} only, got model {s['model']!r}")
+            raise ValueError(f"--variant applies to {[m for m in MODELS if model_variants(m)]} only, got model "
+                             f"{s['model']!r}")
         s["variant"] = None
     elif s["variant"] not in variants:
         raise ValueError(f"--variant must be one of {variants} for model {s['model']!r}, got {s['variant']!r}")
@@ -60,10 +65,11 @@ def make_model(s: dict) -> torch.nn.Module:
 
 def make_config(s: dict, run_dir) -> TrainConfig:
     "The `TrainConfig` of the settings `s`, writing to `run_dir`."
-    return TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], optimizer=s["optimizer"], lr=s["lr"], beta=s["beta"],
+    return TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], optimizer=s["optimizer"], lr=s["lr"],
+                       beta=s["beta"],
                        tau_start=s["tau_start"], tau_end=s["tau_end"], seed=s["seed"], device=s["device"], amp=s["amp"],
-                       compile=s["compile"], out_dir=str(run_dir), checkpoint_every=s["checkpoint_every"], log_every=s["log_every"],
-                       resume=s.get("resume", False), progress=s["progress"],
+                       compile=s["compile"], out_dir=str(run_dir), checkpoint_every=s["checkpoint_every"],
+                       log_every=s["log_every"], resume=s.get("resume", False), progress=s["progress"],
                        max_steps=s.get("max_steps"))
 
 # %% ../nbs/10_cli.ipynb #7f505808
@@ -159,7 +165,7 @@ def _warn_collapse(metrics: dict, s: dict):
 def _finish_run(res, train, test, run_dir: Path, s: dict, wall: float) -> dict:
     "metrics.json and the figures of the trained `res.model`; RunEvaluationError (naming `run_dir`) if they fail."
     try:
-        metrics = evaluate(res.model, test, device=s["device"], seed=s["seed"], progress=s["progress"])
+        metrics = evaluate(res.model, test, device=s["device"], seed=s["seed"], progress=s["progress"]).to_dict()
         metrics.update(dataset=s["dataset"], split="test", train_images=len(train), updates=res.step,
                        train_wall_s=round(wall, 1), device=str(resolve_device(s["device"])),
                        threads=torch.get_num_threads(), final_train_loss=res.last("train")["loss"],
@@ -299,7 +305,7 @@ def evaluate_run(run: Run,                   # from `load_run`
     seed = run.settings["seed"] if seed is None else check_int(seed, "seed", 0)
     root = run.settings.get("data_root") if data_root is None else data_root
     name, images = _split_images(run, dataset, split, limit, root, download)
-    out = evaluate(run.model, images, seed=seed, progress=progress)
+    out = evaluate(run.model, images, seed=seed, progress=progress).to_dict()
     out.update(dataset=name, split=split, run=str(run.path), updates=run.step,
                device=str(next(run.model.parameters()).device), threads=torch.get_num_threads())
     if fid:
@@ -318,13 +324,17 @@ def evaluate_run(run: Run,                   # from `load_run`
 # %% ../nbs/10_cli.ipynb #2290e3aa
 def sample_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0):
     "Figure: `n` images decoded from exact prior samples of the run's model, `nrow` per row."
-    check_int(n, "n", 1); check_int(nrow, "nrow", 1); check_int(seed, "seed", 0)
+    check_int(n, "n", 1)
+    check_int(nrow, "nrow", 1)
+    check_int(seed, "seed", 0)
     return sample_grid(run.model, n, nrow, seed, f"{run.path.name}: {n} samples from the prior (seed {seed})")
 
 def reconstruct_figure(run: Run, n: int = 32, nrow: int = 8, seed: int = 0, dataset: str | None = None,
                        split: str = "test", data_root=None, download: bool = False):
     "Figure: the first `n` images of `split` over the run model's reconstructions, `nrow` per row."
-    check_int(n, "n", 1); check_int(nrow, "nrow", 1); check_int(seed, "seed", 0)
+    check_int(n, "n", 1)
+    check_int(nrow, "nrow", 1)
+    check_int(seed, "seed", 0)
     name, images = _split_images(run, dataset, split, n, data_root, download)
     x = torch.stack([images[i][0] for i in range(len(images))])
     return reconstruction_grid(x, _reconstructions(run.model, x, seed), nrow, dataset_info(name).data_range,
@@ -334,7 +344,9 @@ def reconstruct_figure(run: Run, n: int = 32, nrow: int = 8, seed: int = 0, data
 def bench(dataset: str = "digits", arch: str = "mlp", latents: int = 32, hidden: int = 128, batch_size: int = 128,
           steps: int = 10, warmup: int = 3, devices=None, data_root=None, temperature: float = 0.5) -> list[dict]:
     "Rows (model, variant, device, images/s): training throughput of every model on `batch_size` images of `dataset`."
-    check_int(batch_size, "batch_size"); check_int(steps, "steps"); check_int(warmup, "warmup", 0)
+    check_int(batch_size, "batch_size")
+    check_int(steps, "steps")
+    check_int(warmup, "warmup", 0)
     if steps > 10**6: raise ValueError(f"`steps` must be at most 10**6, got {steps}")
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, (list, tuple)) or not devices):
         raise ValueError(f"`devices` must be a non-empty list of devices such as ['cpu', 'cuda'], got {devices!r}")
@@ -423,17 +435,22 @@ def _train_options(t: argparse.ArgumentParser):
     a("--dataset", choices=list(DATASETS), help=f"dataset (default {DEFAULTS['dataset']})")
     a("--scale", choices=list(SCALES), help="preset: 'cpu' (MLP, K=32, <=5000 images, 50 epochs, beta 0.05, 1 thread; "
       "default) or 'full' (conv, K=256, all data, 100 epochs, beta 1)")
-    a("--arch", choices=["linear", "mlp", "conv"]); a("--latents", type=ge1, help="number of latents K")
-    a("--hidden", type=ge1, help="MLP width"); a("--beta", type=pos, help="KL weight = 2 sigma^2")
+    a("--arch", choices=["linear", "mlp", "conv"])
+    a("--latents", type=ge1, help="number of latents K")
+    a("--hidden", type=ge1, help="MLP width")
+    a("--beta", type=pos, help="KL weight = 2 sigma^2")
     a("--n-samples", type=ge1, help="Monte Carlo samples per image")
-    a("--epochs", type=ge1); a("--batch-size", type=ge1); a("--lr", type=pos)
+    a("--epochs", type=ge1)
+    a("--batch-size", type=ge1)
+    a("--lr", type=pos)
     a("--max-steps", type=ge1, help="shorten the run to this many updates, every schedule compressed to it")
     a("--optimizer", choices=["adam", "adamax"])
     a("--tau-start", type=pos, help="relaxation temperature at the start")
     a("--tau-end", type=pos, help="temperature after annealing (first half)")
     a("--limit", type=ge1, help="use at most this many training images")
     a("--eval-limit", type=_int_at_least(2), help="use at most this many test images (at least 2)")
-    a("--seed", type=ge0); a("--device", type=_device_arg, help="cpu, cuda, cuda:1, mps (default: best available)")
+    a("--seed", type=ge0)
+    a("--device", type=_device_arg, help="cpu, cuda, cuda:1, mps (default: best available)")
     a("--threads", type=ge1, help="CPU threads for torch (default: torch's own, one per core)")
     a("--amp", action="store_true", default=None, help="autocast to bfloat16")
     a("--compile", action="store_true", default=None, help="torch.compile the model")
@@ -496,12 +513,16 @@ def _parser() -> argparse.ArgumentParser:
     ge0, ge1 = _int_at_least(0), _int_at_least(1)
     b("--dataset", default="digits", choices=list(DATASETS))
     b("--arch", default="mlp", choices=["linear", "mlp", "conv"])
-    b("--latents", type=ge1, default=32); b("--hidden", type=ge1, default=128); b("--batch-size", type=ge1, default=128)
-    b("--steps", type=ge1, default=10, help="timed updates per measurement"); b("--warmup", type=ge0, default=3)
+    b("--latents", type=ge1, default=32)
+    b("--hidden", type=ge1, default=128)
+    b("--batch-size", type=ge1, default=128)
+    b("--steps", type=ge1, default=10, help="timed updates per measurement")
+    b("--warmup", type=ge0, default=3)
     b("--device", type=_device_arg, action="append", dest="devices",
       help="cpu, cuda, ... (repeatable; default cpu and cuda if available)")
     b("--threads", type=ge1, help="CPU threads for torch (default: torch's own, one per core)")
-    b("--data-root"); b("--json", help="also write the rows to this JSON file")
+    b("--data-root")
+    b("--json", help="also write the rows to this JSON file")
     return p
 
 # %% ../nbs/10_cli.ipynb #a443fb00
@@ -527,7 +548,8 @@ def _cmd_train(args) -> int:
     if s["device"] is not None:                     # a resumed run's saved device must exist here too
         try: resolve_device(s["device"])
         except ValueError as e: raise ValueError(f"--device: {e}") from None
-    print(f"run {s['name']}: {' '.join(filter(None, (s['model'], s['variant'])))} on {s['dataset']} ({s['scale']} scale: {s['arch']}, "
+    print(f"run {s['name']}: {' '.join(filter(None, (s['model'], s['variant'])))} on {s['dataset']} ({s['scale']} "
+          f"scale: {s['arch']}, "
           f"K={s['latents']}, {s['epochs']} epochs, beta={s['beta']}) -> {Path(s['runs_dir']) / s['name']}", flush=True)
     if s["threads"]: torch.set_num_threads(s["threads"])
     t0 = time.perf_counter()

@@ -8,8 +8,8 @@ import math
 import torch
 import torch.nn as nn
 from torch.distributions import Distribution, constraints, register_kl
-from .distributions import (HALF_DTYPES, float_args, check_int, check_same_device, check_sample_shape, require,
-                                      MAX_SAMPLE_ELEMENTS,
+from .distributions import (HALF_DTYPES, float_args, check_int, check_same_device, check_sample_shape,
+                                      require, MAX_SAMPLE_ELEMENTS,
                                       positive_finite)
 from .relaxations import gsm_counts, check_temperature
 from .models import VAE, register_model
@@ -67,7 +67,8 @@ class ComPoisson(Distribution):
         super().__init__(rate.shape, validate_args=validate_args)
         if n_support is None:
             if torch.jit.is_tracing():
-                raise RuntimeError("ComPoisson sizes its support from `rate` and `nu` on the host, which torch.jit.trace "
+                raise RuntimeError("ComPoisson sizes its support from `rate` and `nu` on the host, which "
+                                   "torch.jit.trace "
                                    "would freeze at the traced values; pass `n_support` (or use torch.compile)")
             m = float(com_poisson_support(rate.detach(), nu.detach(), validate_args=False).max())   # one host read
             if not m * max(1, rate.numel()) <= MAX_SAMPLE_ELEMENTS:   # also NaN
@@ -129,7 +130,8 @@ class ComPoisson(Distribution):
         shape = self._extended_shape(check_sample_shape(sample_shape, batch_shape=self.batch_shape))
         if tau == 0: return self.sample(sample_shape)
         if math.prod(shape) * self.n_support > MAX_SAMPLE_ELEMENTS:
-            raise ValueError(f"`sample_shape` {tuple(sample_shape)}: a relaxed sample needs a softmax over the {self.n_support} "
+            raise ValueError(f"`sample_shape` {tuple(sample_shape)}: a relaxed sample needs a softmax over the "
+                             f"{self.n_support} "
                              f"support terms per element, {math.prod(shape) * self.n_support:.3g} in all, above "
                              f"MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}; draw fewer samples at once")
         return gsm_counts(self.logits.expand(*shape, self.n_support), tau)

@@ -11,8 +11,9 @@ import pickle
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,16 +27,16 @@ from .relaxations import MAX_SAMPLE_ELEMENTS
 # %% auto #0
 __all__ = ['DATA_ROOT_ENV', 'DATASETS', 'DIGITS_N_TRAIN', 'CIFAR16_NPZ', 'CELEBA_FILES', 'OMNIGLOT_N_BACKGROUND',
            'SKIMAGE_IMAGES', 'VANHATEREN_GLOBS', 'data_root', 'DataNotFoundError', 'DataCorruptError', 'DatasetInfo',
-           'dataset_info', 'get_dataset', 'ImageTensorDataset', 'block_sum', 'whitening_filter', 'whiten', 'lcn_window',
-           'local_contrast_normalize', 'natural_images', 'radial_power_spectrum', 'plot_whitening', 'zscore',
-           'sample_patches', 'show_examples', 'make_loader', 'batch_images']
+           'register_dataset', 'dataset_info', 'get_dataset', 'ImageTensorDataset', 'block_sum', 'whitening_filter',
+           'whiten', 'lcn_window', 'local_contrast_normalize', 'natural_images', 'radial_power_spectrum',
+           'plot_whitening', 'zscore', 'sample_patches', 'show_examples', 'make_loader', 'batch_images']
 
 # %% ../nbs/05_data.ipynb #c7b36a82
 DATA_ROOT_ENV = "NEGBIO_DATA"  # environment variable naming the default data root
 
 def data_root(root: str | os.PathLike | None = None # the data folder; None: $NEGBIO_DATA, else the cache folder
              ) -> Path:
-    "The data root: `root` if given, else `$NEGBIO_DATA`, else `$XDG_CACHE_HOME/negbio_vae` (default `~/.cache/negbio_vae`)."
+    "The data root: `root` if given, else `$NEGBIO_DATA`, else `$XDG_CACHE_HOME/negbio_vae` (or `~/.cache/negbio_vae`)."
     if root is not None:
         if not isinstance(root, (str, os.PathLike)):
             raise ValueError(f"`root` must be a path (str or os.PathLike) or None, got {type(root).__name__}")
@@ -55,7 +56,7 @@ def _missing(name, root, expected, hint=None):
     how = hint or (f"Call get_dataset({name!r}, root=..., download=True) on a machine with internet access, "
                    "or copy the files to the paths above.")
     return DataNotFoundError(f"Dataset {name!r} not found under the data root {root}. Expected:\n{paths}\n{how} "
-                             f"(The data root is the `root` argument, else ${DATA_ROOT_ENV}, else ~/.cache/negbio_vae.)")
+                             f"(The data root: the `root` argument, else ${DATA_ROOT_ENV}, else ~/.cache/negbio_vae.)")
 
 # %% ../nbs/05_data.ipynb #bc2f39d4
 class DataCorruptError(ValueError):
@@ -77,30 +78,41 @@ def _read_npz(name, path, keys, fix=None):
 # %% ../nbs/05_data.ipynb #f1e4055a
 @dataclass(frozen=True)
 class DatasetInfo:
-    "What a dataset yields: image shape (C, H, W), pixel range, number of classes, splits."
-    name: str                          # the name `get_dataset` takes
+    "What a dataset yields (image shape (C, H, W), pixel range, classes, splits) and the loader that reads it."
+    name: str                          # the name `get_dataset` takes (a Python identifier)
     shape: tuple[int, int, int]        # (C, H, W) of one image
     data_range: tuple[float, float] | None  # (0, 1) or (-1, 1); None: unbounded (z-scored)
     num_classes: int | None            # number of distinct labels; None: labels carry no classes
     splits: tuple[str, ...]            # the values `split` accepts
     description: str = ""              # source and preprocessing, one line
+    loader: Callable | None = field(default=None, repr=False, compare=False)  # fn(root, split, download, **options)
 
     @property
     def output_nonlinearity(self) -> str:
-        "The decoder output that matches `data_range`: 'sigmoid' for (0, 1), 'tanh' for (-1, 1), 'identity' for unbounded."
+        "The decoder output for `data_range`: 'sigmoid' for (0, 1), 'tanh' for (-1, 1), 'identity' if unbounded."
         return {None: "identity", (0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}[self.data_range]
 
+
 # %% ../nbs/05_data.ipynb #cb9eebee
-DATASETS: dict[str, DatasetInfo] = {i.name: i for i in [
-    DatasetInfo("mnist", (1, 28, 28), (0.0, 1.0), 10, ("train", "test"), "MNIST handwritten digits (LeCun et al. 1998), ToTensor"),
-    DatasetInfo("fashion_mnist", (1, 28, 28), (0.0, 1.0), 10, ("train", "test"), "Fashion-MNIST (Xiao et al. 2017), ToTensor"),
-    DatasetInfo("cifar16", (3, 16, 16), (-1.0, 1.0), 10, ("train", "test"), "CIFAR-10 averaged over 2x2 blocks to 16x16, normalized with mean = std = 0.5"),
-    DatasetInfo("omniglot", (1, 28, 28), (0.0, 1.0), 1623, ("train", "test"), "Omniglot (Lake et al. 2015) resized to 28x28, ink = 1; train = background set, test = evaluation set"),
-    DatasetInfo("svhn", (3, 32, 32), (-1.0, 1.0), 10, ("train", "test", "extra"), "SVHN cropped digits (Netzer et al. 2011), normalized with mean = std = 0.5"),
-    DatasetInfo("celeba64", (3, 64, 64), (-1.0, 1.0), 10177, ("train", "valid", "test"), "CelebA aligned faces (Liu et al. 2015), center crop 148, resized to 64x64; label = identity - 1"),
-    DatasetInfo("digits", (1, 8, 8), (0.0, 1.0), 10, ("train", "test"), "scikit-learn's bundled 8x8 digits (1797 images), values / 16; train = first 1500"),
-    DatasetInfo("patches", (1, 16, 16), None, None, ("train", "test"), "whitened, contrast-normalized, z-scored 16x16 natural-image patches; label = source image"),
-]}
+DATASETS: dict[str, DatasetInfo] = {}  # the registry: name -> DatasetInfo with its loader (see `register_dataset`)
+
+def _where(fn) -> str: return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+def register_dataset(info: DatasetInfo  # what the dataset yields; `info.name` becomes its name in `get_dataset`
+                    ):
+    "Decorator: register `fn(root, split, download, **options)` as the loader of dataset `info.name` in `DATASETS`."
+    if not isinstance(info, DatasetInfo): raise ValueError(f"`info` must be a DatasetInfo, got {type(info).__name__}")
+    if not (isinstance(info.name, str) and info.name.isidentifier()):
+        raise ValueError(f"`info.name` must be a Python identifier, got {info.name!r}")
+    def deco(fn):
+        if not callable(fn):
+            raise ValueError(f"the loader of dataset {info.name!r} must be callable, got {type(fn).__name__}")
+        taken = DATASETS.get(info.name)
+        if taken is not None and _where(taken.loader) != _where(fn):   # the same function again: a re-run cell
+            raise ValueError(f"`info.name` {info.name!r} is taken by the loader {_where(taken.loader)}")
+        DATASETS[info.name] = replace(info, loader=fn)
+        return fn
+    return deco
 
 def dataset_info(name: str # a key of `DATASETS`
                 ) -> DatasetInfo:
@@ -109,29 +121,21 @@ def dataset_info(name: str # a key of `DATASETS`
         raise ValueError(f"`name` must be one of {sorted(DATASETS)}, got {name!r}")
     return DATASETS[name]
 
+
 # %% ../nbs/05_data.ipynb #c8e7dbd1
-_LOADERS = {}
-
-def _register(name):
-    "Decorator: make `fn(root, split, download, **options)` the loader of dataset `name`."
-    def deco(fn):
-        _LOADERS[name] = fn
-        return fn
-    return deco
-
 def get_dataset(name: str,                              # a key of `DATASETS`
                 root: str | os.PathLike | None = None,  # data root; see `data_root`
                 split: str = "train",                   # one of `DATASETS[name].splits`
-                download: bool = False,                 # fetch missing files from the internet (no effect for digits, patches)
+                download: bool = False,                 # fetch missing files (not for digits, patches)
                 **options                               # dataset-specific keyword options (see each loader)
                ) -> Dataset:
-    "Dataset `name` as a `Dataset` of `(image, label)`, image a preprocessed float32 (C, H, W) tensor; it carries `.info`."
+    "Dataset `name`: a `Dataset` of `(image, label)`, image a preprocessed float32 (C, H, W) tensor; it has `.info`."
     info = dataset_info(name)
     if split not in info.splits:
         raise ValueError(f"`split` must be one of {info.splits} for dataset {name!r}, got {split!r}")
     if not isinstance(download, bool):
         raise ValueError(f"`download` must be True or False, got {download!r}")
-    loader = _LOADERS[name]
+    loader = info.loader
     allowed = [p.name for p in inspect.signature(loader).parameters.values() if p.kind is p.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -184,19 +188,22 @@ class ImageTensorDataset(Dataset):
         return x, int(self.labels[i])
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.info.name!r}, split={self.split!r}, n={len(self)}, shape={tuple(self.images.shape[1:])}, range={self.info.data_range})"
+        return (f"{type(self).__name__}({self.info.name!r}, split={self.split!r}, n={len(self)}, "
+                f"shape={tuple(self.images.shape[1:])}, range={self.info.data_range})")
 
 # %% ../nbs/05_data.ipynb #62007e76
 DIGITS_N_TRAIN = 1500  # digits: images [0, 1500) train, [1500, 1797) test
 
-@_register("digits")
+@register_dataset(DatasetInfo("digits", (1, 8, 8), (0.0, 1.0), 10, ("train", "test"),
+                              "scikit-learn's bundled 8x8 digits (1797 images), values / 16; train = first 1500"))
 def _load_digits(root, split, download):
     "scikit-learn's 8x8 digits (bundled, no download), scaled from 0..16 to [0, 1]."
     from sklearn.datasets import load_digits
     d = load_digits()
     part = slice(0, DIGITS_N_TRAIN) if split == "train" else slice(DIGITS_N_TRAIN, None)
     images = torch.from_numpy(d.images[part].astype(np.uint8))[:, None]
-    return ImageTensorDataset(images, torch.from_numpy(d.target[part]), DATASETS["digits"], max_value=16, split=split)
+    return ImageTensorDataset(images, torch.from_numpy(d.target[part]), dataset_info("digits"), max_value=16,
+                              split=split)
 
 # %% ../nbs/05_data.ipynb #e5a98527
 def _call_torchvision(name, root, download, expected, make, found=None, hint=None):
@@ -250,14 +257,16 @@ def _mnist_like(cls, name, root, split, download):
                        "the network).")
     make = lambda: cls(str(root), train=split == "train", download=download)
     ds = _call_torchvision(name, root, download, expected, make)
-    return ImageTensorDataset(ds.data[:, None], ds.targets, DATASETS[name], max_value=255, split=split)
+    return ImageTensorDataset(ds.data[:, None], ds.targets, dataset_info(name), max_value=255, split=split)
 
-@_register("mnist")
+@register_dataset(DatasetInfo("mnist", (1, 28, 28), (0.0, 1.0), 10, ("train", "test"),
+                              "MNIST handwritten digits (LeCun et al. 1998), ToTensor"))
 def _load_mnist(root, split, download):
     "MNIST from torchvision's `root/MNIST/raw/`, in [0, 1]."
     return _mnist_like(torchvision.datasets.MNIST, "mnist", root, split, download)
 
-@_register("fashion_mnist")
+@register_dataset(DatasetInfo("fashion_mnist", (1, 28, 28), (0.0, 1.0), 10, ("train", "test"),
+                              "Fashion-MNIST (Xiao et al. 2017), ToTensor"))
 def _load_fashion_mnist(root, split, download):
     "Fashion-MNIST from torchvision's `root/FashionMNIST/raw/`, in [0, 1]."
     return _mnist_like(torchvision.datasets.FashionMNIST, "fashion_mnist", root, split, download)
@@ -266,7 +275,7 @@ def _load_fashion_mnist(root, split, download):
 def block_sum(x: torch.Tensor, # (..., H, W) with H and W divisible by `factor`
               factor: int = 2  # block size
              ) -> torch.Tensor:
-    "Sums over non-overlapping `factor` x `factor` blocks (exact for integer inputs, which `torch.sum` returns as int64)."
+    "Sums over non-overlapping `factor` x `factor` blocks (exact for integer inputs: `torch.sum` returns int64)."
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.dtype == torch.bool or x.is_complex():
         raise ValueError(f"`x` must be a real tensor (..., H, W), got {getattr(x, 'shape', type(x).__name__)}")
     factor = check_int(factor, "factor")
@@ -279,12 +288,13 @@ def block_sum(x: torch.Tensor, # (..., H, W) with H and W divisible by `factor`
 # %% ../nbs/05_data.ipynb #e90751e6
 CIFAR16_NPZ = "cifar10_16x16.npz"  # the offline copy, relative to the data root
 
-@_register("cifar16")
+@register_dataset(DatasetInfo("cifar16", (3, 16, 16), (-1.0, 1.0), 10, ("train", "test"),
+                              "CIFAR-10 averaged over 2x2 blocks to 16x16, normalized with mean = std = 0.5"))
 def _load_cifar16(root, split, download,
                   *, augment: bool = False): # random horizontal flips (train-time augmentation)
     "CIFAR-10 at 16x16 (2x2 block means) in [-1, 1], from `root/cifar10_16x16.npz` or torchvision's CIFAR10."
     if not isinstance(augment, bool): raise ValueError(f"`augment` must be True or False, got {augment!r}")
-    info, npz = DATASETS["cifar16"], root / CIFAR16_NPZ
+    info, npz = dataset_info("cifar16"), root / CIFAR16_NPZ
     if npz.exists():
         x, y = _read_npz("cifar16", npz, [f"x_{split}", f"y_{split}"], fix="Delete it (the loader then reads "
                          "torchvision's cifar-10-batches-py/, which download=True fetches) or replace it with a good "
@@ -293,7 +303,8 @@ def _load_cifar16(root, split, download,
     else:
         folder = root / torchvision.datasets.CIFAR10.base_folder
         ds = _call_torchvision("cifar16", root, download, [npz, folder],
-                               lambda: torchvision.datasets.CIFAR10(str(root), train=split == "train", download=download),
+                               lambda: torchvision.datasets.CIFAR10(str(root), train=split == "train",
+                                                                    download=download),
                                found=folder.exists(), hint="Copy cifar10_16x16.npz (the offline copy) or torchvision's "
                                "cifar-10-batches-py/ there, or pass download=True on a machine with internet access.")
         x, y = ds.data, np.asarray(ds.targets)
@@ -303,13 +314,15 @@ def _load_cifar16(root, split, download,
                               max_value=max_value, flip=augment, split=split)
 
 # %% ../nbs/05_data.ipynb #89d0343b
-@_register("svhn")
+@register_dataset(DatasetInfo("svhn", (3, 32, 32), (-1.0, 1.0), 10, ("train", "test", "extra"),
+                              "SVHN cropped digits (Netzer et al. 2011), normalized with mean = std = 0.5"))
 def _load_svhn(root, split, download):
     "SVHN (32x32 RGB digits) from torchvision's `root/SVHN/{split}_32x32.mat`, in [-1, 1]."
     folder = root / "SVHN"
     ds = _call_torchvision("svhn", root, download, [folder / f"{split}_32x32.mat"],
                            lambda: torchvision.datasets.SVHN(str(folder), split=split, download=download))
-    return ImageTensorDataset(torch.from_numpy(ds.data), torch.from_numpy(ds.labels), DATASETS["svhn"], max_value=255, split=split)
+    return ImageTensorDataset(torch.from_numpy(ds.data), torch.from_numpy(ds.labels), dataset_info("svhn"),
+                              max_value=255, split=split)
 
 # %% ../nbs/05_data.ipynb #2a0c23b7
 def _to_signed(x): return x * 2 - 1        # [0, 1] -> [-1, 1]
@@ -318,7 +331,9 @@ def _identity_label(t): return int(t) - 1  # CelebA identities 1..10177 -> 0..10
 CELEBA_FILES = ("list_eval_partition.txt", "identity_CelebA.txt", "list_bbox_celeba.txt",
                 "list_landmarks_align_celeba.txt", "list_attr_celeba.txt", "img_align_celeba")
 
-@_register("celeba64")
+@register_dataset(DatasetInfo("celeba64", (3, 64, 64), (-1.0, 1.0), 10177, ("train", "valid", "test"),
+                              "CelebA aligned faces (Liu et al. 2015), center crop 148, resized to 64x64; "
+                              "label = identity - 1"))
 def _load_celeba64(root, split, download,
                    *, crop: int = 148):  # side of the central square cut from the 178x218 aligned image
     "CelebA center-cropped to `crop` x `crop` and resized to 64x64, in [-1, 1], from torchvision's `root/celeba/`."
@@ -327,9 +342,10 @@ def _load_celeba64(root, split, download,
     T = torchvision.transforms
     tf = T.Compose([T.CenterCrop(crop), T.Resize(64), T.ToTensor(), _to_signed])
     ds = _call_torchvision("celeba64", root, download, [root / "celeba" / f for f in CELEBA_FILES],
-                           lambda: torchvision.datasets.CelebA(str(root), split=split, target_type="identity", transform=tf,
+                           lambda: torchvision.datasets.CelebA(str(root), split=split, target_type="identity",
+                                                               transform=tf,
                                                                target_transform=_identity_label, download=download))
-    ds.info = DATASETS["celeba64"]
+    ds.info = dataset_info("celeba64")
     return ds
 
 # %% ../nbs/05_data.ipynb #35651e6c
@@ -355,7 +371,9 @@ def _omniglot_folder(folder):
     files = [(f, k) for k, c in enumerate(chars) for f in sorted(c.glob("*.png"))]
     return (_read_png(f) for f, _ in files), [k for _, k in files]
 
-@_register("omniglot")
+@register_dataset(DatasetInfo("omniglot", (1, 28, 28), (0.0, 1.0), 1623, ("train", "test"),
+                              "Omniglot (Lake et al. 2015) resized to 28x28, ink = 1; "
+                              "train = background set, test = evaluation set"))
 def _load_omniglot(root, split, download):
     "Omniglot at 28x28, ink = 1, in [0, 1]: background set for train, evaluation set for test."
     part = "images_background" if split == "train" else "images_evaluation"
@@ -370,13 +388,15 @@ def _load_omniglot(root, split, download):
     else:
         tv_root = root / torchvision.datasets.Omniglot.folder   # downloads go here; we read the unpacked PNGs ourselves
         _call_torchvision("omniglot", root, download, [npz, tv_root / part],
-                          lambda: download and torchvision.datasets.Omniglot(str(root), background=split == "train", download=True),
-                          found=(tv_root / part).is_dir(), hint="Copy the npz files (the offline copy) or torchvision's "
+                          lambda: download and torchvision.datasets.Omniglot(str(root), background=split == "train",
+                                                                             download=True),
+                          found=(tv_root / part).is_dir(),
+                          hint="Copy the npz files (the offline copy) or torchvision's "
                           "omniglot-py/ there, or pass download=True on a machine with internet access.")
         pngs, labels = _omniglot_folder(tv_root / part)
         images = _omniglot_28(pngs)
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64) + offset
-    return ImageTensorDataset(images, labels, DATASETS["omniglot"], max_value=255, split=split)
+    return ImageTensorDataset(images, labels, dataset_info("omniglot"), max_value=255, split=split)
 
 # %% ../nbs/05_data.ipynb #6db1d67d
 def whitening_filter(height: int, width: int,  # image size
@@ -427,7 +447,8 @@ def local_contrast_normalize(images: torch.Tensor,  # (..., H, W) real images, H
     require(torch.isfinite(images), images, "images", "finite")
     g, p = lcn_window(kernel_size, sigma, images.dtype, images.device), kernel_size // 2
     x = images.reshape(-1, 1, *images.shape[-2:])
-    blur = lambda t: F.conv2d(F.conv2d(F.pad(t, (p, p, p, p), mode="reflect"), g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
+    blur = lambda t: F.conv2d(F.conv2d(F.pad(t, (p, p, p, p), mode="reflect"), g.view(1, 1, -1, 1)),
+                              g.view(1, 1, 1, -1))
     v = x - blur(x)
     s = blur(v * v).clamp_min(0).sqrt()
     d = torch.maximum(s, s.mean(dim=(-2, -1), keepdim=True))
@@ -447,7 +468,7 @@ def _read_vanhateren(path):
         raise _corrupt("patches", path, f"{type(e).__name__}: {e}", fix="Replace it with a good copy, or delete "
                        "it: the van Hateren images cannot be downloaded automatically.") from e
 
-def natural_images(source: str = "skimage",      # "skimage" (bundled photographs) or "vanhateren" (files in root/vanhateren/)
+def natural_images(source: str = "skimage",      # "skimage" (bundled photos) or "vanhateren" (root/vanhateren/)
                    root: str | os.PathLike | None = None, # data root for "vanhateren"; see `data_root`
                    names: tuple[str, ...] | None = None   # skimage image names (default `SKIMAGE_IMAGES`)
                   ) -> list[torch.Tensor]:
@@ -465,7 +486,8 @@ def natural_images(source: str = "skimage",      # "skimage" (bundled photograph
         files = sorted(f for g in VANHATEREN_GLOBS for f in folder.glob(g)) if folder.is_dir() else []
         if not files:
             raise _missing("patches", data_root(root), [folder / g for g in VANHATEREN_GLOBS],
-                           hint="The van Hateren images cannot be downloaded automatically: copy .iml/.imc files (or TIFF "
+                           hint="The van Hateren images cannot be downloaded automatically: copy .iml/.imc files (or "
+                                "TIFF "
                                 "conversions) of the database there, or use source='skimage'.")
         return [torch.from_numpy(_read_vanhateren(f)) for f in files]
     raise ValueError(f"`source` must be 'skimage' or 'vanhateren', got {source!r}")
@@ -489,7 +511,8 @@ def radial_power_spectrum(images,            # iterable of (H, W) tensors
         t = (t - t.mean(dim=(-2, -1), keepdim=True)) * window
         power, n = power + (torch.fft.fft2(t).abs() ** 2).sum(0), n + len(t)
     if n == 0: raise ValueError(f"no image is at least `tile`={tile} pixels on each side")
-    fy, fx = torch.fft.fftfreq(tile, dtype=torch.float64)[:, None], torch.fft.fftfreq(tile, dtype=torch.float64)[None, :]
+    f = torch.fft.fftfreq(tile, dtype=torch.float64)
+    fy, fx = f[:, None], f[None, :]
     f, ring = torch.sqrt(fy**2 + fx**2).flatten(), torch.round(torch.sqrt(fy**2 + fx**2) * tile).long().flatten()
     keep = (ring >= 1) & (ring <= tile // 2)
     count = torch.bincount(ring[keep], minlength=tile // 2 + 1)[1:]
@@ -502,20 +525,23 @@ def plot_whitening(images,                      # list of (H, W) source images
                    f0: float = 0.5, n: float = 4,   # whitening filter
                    kernel_size: int = 13, sigma: float = 0.5,  # local contrast normalization
                    crop: int = 64):             # side of the example crop shown
-    "Figure: an image crop raw, whitened, and contrast-normalized, and the radial power spectra of all images at each stage."
+    "Figure: an image crop raw, whitened and contrast-normalized, and the radial power spectra at each stage."
     import matplotlib.pyplot as plt
     white = [whiten(x, f0, n) for x in images]
-    stages = {"raw": images, "whitened": white, "whitened + LCN": [local_contrast_normalize(x, kernel_size, sigma) for x in white]}
+    stages = {"raw": images, "whitened": white,
+              "whitened + LCN": [local_contrast_normalize(x, kernel_size, sigma) for x in white]}
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.3), gridspec_kw=dict(width_ratios=[1, 1, 1, 1.6]))
     h, w = images[0].shape
     for ax, (label, xs) in zip(axes, stages.items()):
-        ax.imshow(xs[0][h // 2 - crop // 2:h // 2 + crop // 2, w // 2 - crop // 2:w // 2 + crop // 2], cmap="gray", interpolation="nearest")
+        ax.imshow(xs[0][h // 2 - crop // 2:h // 2 + crop // 2, w // 2 - crop // 2:w // 2 + crop // 2], cmap="gray",
+                  interpolation="nearest")
         ax.set(title=label, xticks=[], yticks=[])
     for label, xs in stages.items():
         f, p = radial_power_spectrum(xs)
         axes[3].loglog(f, p / p[(f - 0.1).abs().argmin()], label=label)
     axes[3].axvspan(1 / 32, 1 / 4, color="0.9", zorder=0)
-    axes[3].set(xlabel="spatial frequency f (cycles/pixel)", ylabel="power (1 at f = 0.1)", title="radially averaged power spectrum")
+    axes[3].set(xlabel="spatial frequency f (cycles/pixel)", ylabel="power (1 at f = 0.1)",
+                title="radially averaged power spectrum")
     axes[3].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -587,7 +613,9 @@ def sample_patches(images,                    # list of (H, W) preprocessed imag
     return pos, patches
 
 # %% ../nbs/05_data.ipynb #b14fdd89
-@_register("patches")
+@register_dataset(DatasetInfo("patches", (1, 16, 16), None, None, ("train", "test"),
+                              "whitened, contrast-normalized, z-scored 16x16 natural-image patches; "
+                              "label = source image"))
 def _load_patches(root, split, download,
                   *, source: str = "skimage",   # "skimage" (bundled photographs) or "vanhateren" (root/vanhateren/)
                   n_patches: int = 20_000,      # number of patches
@@ -601,8 +629,11 @@ def _load_patches(root, split, download,
                   names: tuple[str, ...] | None = None):   # skimage image names (default SKIMAGE_IMAGES)
     "Whitened, contrast-normalized, z-scored natural-image patches (1, p, p); label = index of the source image."
     for k, v in (("n_patches", n_patches), ("patch_size", patch_size), ("seed", seed), ("border", border)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k in ("seed", "border") else 1) or (k == "patch_size" and v < 2):
-            raise ValueError(f"`{k}` must be an int >= {0 if k in ('seed', 'border') else 2 if k == 'patch_size' else 1}, got {v!r}")
+        if not isinstance(v, int) or isinstance(v,
+                                                bool) or v < (0 if k in ("seed", "border")
+                                                              else 1) or (k == "patch_size" and v < 2):
+            raise ValueError(f"`{k}` must be an int >= "
+                             f"{0 if k in ('seed', 'border') else 2 if k == 'patch_size' else 1}, got {v!r}")
     if not 0 < test_fraction < 1: raise ValueError(f"`test_fraction` must be in (0, 1), got {test_fraction}")
     if not min_std >= 0: raise ValueError(f"`min_std` must be >= 0, got {min_std}")
     lcn_window(kernel_size, sigma), whitening_filter(1, 1, f0, n)   # validate these before any image is loaded
@@ -610,8 +641,8 @@ def _load_patches(root, split, download,
     pre = [local_contrast_normalize(whiten(x, f0, n), kernel_size, sigma) for x in src]
     cols = (0.0, 1 - test_fraction) if split == "train" else (1 - test_fraction, 1.0)
     pos, patches = sample_patches(pre, n_patches, patch_size, seed, border, cols, min_std)
-    info = DatasetInfo("patches", (1, patch_size, patch_size), None, None, DATASETS["patches"].splits,
-                       DATASETS["patches"].description + f" ({source})")
+    registered = dataset_info("patches")
+    info = replace(registered, shape=(1, patch_size, patch_size), description=f"{registered.description} ({source})")
     ds = ImageTensorDataset(zscore(patches).to(torch.float32)[:, None], pos[:, 0], info, split=split)
     ds.positions = pos
     return ds

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_distributions.ipynb #1dd26420
 from __future__ import annotations
-import math, numbers
+import math, numbers, os
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, Gamma, Poisson, biject_to, constraints, transform_to, transforms
@@ -12,9 +12,9 @@ from torch.distributions.utils import lazy_property
 
 # %% auto #0
 __all__ = ['HALF_DTYPES', 'MAX_SAMPLE_ELEMENTS', 'open_unit_interval', 'positive_finite', 'finite_real', 'as_float_tensor',
-           'float_args', 'check_same_device', 'require', 'check_number', 'check_int', 'check_sample_shape',
-           'check_dtype_device', 'check_choice', 'check_choices', 'check_values', 'NegativeBinomial',
-           'plot_nb_vs_poisson', 'overdispersion_index']
+           'float_args', 'check_same_device', 'require', 'check_that', 'check_number', 'check_int',
+           'check_sample_shape', 'check_dtype_device', 'check_choice', 'check_choices', 'check_values',
+           'NegativeBinomial', 'plot_nb_vs_poisson', 'overdispersion_index', 'full_scale', 'num_threads']
 
 # %% ../nbs/00_distributions.ipynb #fe890941
 HALF_DTYPES = (torch.float16, torch.bfloat16)  # computed in float32 (see section 5)
@@ -60,6 +60,10 @@ def require(ok, value, name, allowed, shown=None):
         bad = value.detach().broadcast_to(ok.shape)[~ok].flatten()[0].item()
         raise ValueError(f"`{name}` must be {allowed}; got {shown or name} = {bad}")
 
+def check_that(ok: bool, name: str, value, allowed: str):
+    "ValueError '`name` must be <allowed>, got <value>' unless the Python condition `ok` holds (no tensor values)."
+    if not ok: raise ValueError(f"`{name}` must be {allowed}, got {value!r}")
+
 def check_number(x, name, lo=-math.inf, hi=math.inf, *, lo_open=False, hi_open=False):
     "A finite real Python number (not a bool) in the given range, as a float; ValueError naming `name` otherwise."
     ok = isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
@@ -70,10 +74,10 @@ def check_number(x, name, lo=-math.inf, hi=math.inf, *, lo_open=False, hi_open=F
         raise ValueError(f"`{name}` must be a finite number{rng}, got {x!r}")
     return float(x)
 
-def check_int(n, name, lo=1):
-    "A Python int (not a bool) >= `lo`; ValueError naming `name` otherwise."
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < lo:
-        raise ValueError(f"`{name}` must be an int >= {lo}, got {n!r}")
+def check_int(n, name, lo=1, hi=None):
+    "A Python int (not a bool) in [lo, hi] (hi None: no upper bound); ValueError naming `name` otherwise."
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < lo or (hi is not None and n > hi):
+        raise ValueError(f"`{name}` must be an int {'>= ' + str(lo) if hi is None else f'in [{lo}, {hi}]'}, got {n!r}")
     return int(n)
 
 MAX_SAMPLE_ELEMENTS = 2**31  # a sample_shape asking for more elements (times the batch) is refused before allocating
@@ -124,7 +128,8 @@ class _OpenInterval(constraints.Constraint):
         self.lower_bound, self.upper_bound = lower_bound, upper_bound
         super().__init__()
     def check(self, value): return (self.lower_bound < value) & (value < self.upper_bound)
-    def __repr__(self): return f"{self.__class__.__name__[1:]}(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
+    def __repr__(self):
+        return f"{self.__class__.__name__[1:]}(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
 
 open_unit_interval = _OpenInterval(0.0, 1.0)
 positive_finite = _OpenInterval(0.0, math.inf)  # torch's `positive` lets +inf through
@@ -205,7 +210,8 @@ class NegativeBinomial(Distribution):
         if self._validate_args:
             check_same_device(value=value, r=self.r)
             self._validate_sample(value)
-        return self._log_pmf(value.float() if value.dtype in HALF_DTYPES else value)  # lgamma of a half count is off by 1e-3
+        # lgamma of a half count is off by 1e-3
+        return self._log_pmf(value.float() if value.dtype in HALF_DTYPES else value)
 
     def _log_pmf(self, z):
         "log-pmf extended to real z >= 0 through the Gamma function (used by Monte Carlo KLs of relaxed samples)."
@@ -248,9 +254,11 @@ def plot_nb_vs_poisson(mean=6.0,                       # common mean of every cu
     zs = torch.arange(zmax + 1, dtype=torch.float64)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for r in rs:
-        d = NegativeBinomial(torch.tensor(float(r), dtype=torch.float64), torch.tensor(r / (r + mean), dtype=torch.float64))
+        d = NegativeBinomial(torch.tensor(float(r), dtype=torch.float64),
+                             torch.tensor(r / (r + mean), dtype=torch.float64))
         ax.plot(zs, d.log_prob(zs).exp(), "o-", ms=3, lw=1, label=f"NB, r={r:g} (Fano {1 + mean / r:.2g})")
-    ax.plot(zs, Poisson(torch.tensor(mean, dtype=torch.float64)).log_prob(zs).exp(), "k--", lw=2, label="Poisson (Fano 1)")
+    ax.plot(zs, Poisson(torch.tensor(mean, dtype=torch.float64)).log_prob(zs).exp(), "k--", lw=2,
+            label="Poisson (Fano 1)")
     ax.set(xlabel="count z", ylabel="probability", title=f"Counts with mean {mean:g}")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -271,3 +279,26 @@ def overdispersion_index(z: torch.Tensor,  # counts (or relaxed counts); samples
         raise ValueError(f"`z` must hold at least 2 samples along `dim`, got shape {tuple(z.shape)}")
     var, mean = torch.var_mean(z, dim=tuple(dims), correction=1)
     return var / (mean + eps)
+
+# %% ../nbs/00_distributions.ipynb #13d89317
+def full_scale() -> bool:
+    "True when the environment variable `NEGBIO_FULL` is \"1\" (the papers' sizes); False when unset or \"0\"."
+    value = os.environ.get("NEGBIO_FULL", "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"`NEGBIO_FULL` must be unset, \"0\" or \"1\", got {value!r}")
+    return value == "1"
+
+
+# %% ../nbs/00_distributions.ipynb #86d45aae
+class num_threads:
+    "Context manager: `torch.set_num_threads(n)` inside the `with` block, the previous count restored after it."
+    def __init__(self, n):  # threads for torch's intra-op parallelism, an int >= 1
+        self.n = check_int(n, "n")
+    def __enter__(self):
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+        return self.n
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.previous)
+        return False
+

@@ -5,6 +5,7 @@
 # %% ../nbs/07_evaluate.ipynb #576c6c60
 from __future__ import annotations
 import io, itertools, math, os, sys, warnings, zipfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
@@ -12,26 +13,21 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
-from .distributions import overdispersion_index, check_int, check_number, require
+from .distributions import overdispersion_index, check_int, check_number, check_that, require
 from .relaxations import MAX_SAMPLE_ELEMENTS
 from .data import batch_images, data_root
 from .train import load_weights, resolve_device
 
 # %% auto #0
 __all__ = ['MAX_REPEATS', 'FIDELITY_WEIGHTS', 'FID_TORCHSCRIPT', 'INCEPTION_FEATURES', 'GENERATION_METRICS', 'model_device',
-           'fork_rng', 'ssim_per_image', 'latent_odi', 'batch_odi', 'dead_neuron_ratio', 'evaluate', 'to_uint8_rgb',
-           'inception_weights', 'inception', 'extract_features', 'feature_metrics', 'generation_metrics',
-           'representations', 'Score', 'probe_accuracy', 'knn_accuracy', 'balanced_splits', 'shattering_dim',
-           'image_grid', 'reconstruction_grid', 'model_samples', 'sample_grid', 'tsne_embedding', 'tsne_figure']
+           'fork_rng', 'ssim_per_image', 'latent_odi', 'batch_odi', 'dead_neuron_ratio', 'Evaluation', 'evaluate',
+           'to_uint8_rgb', 'inception_weights', 'inception', 'extract_features', 'feature_metrics',
+           'generation_metrics', 'representations', 'Score', 'probe_accuracy', 'knn_accuracy', 'balanced_splits',
+           'shattering_dim', 'image_grid', 'reconstruction_grid', 'model_samples', 'sample_grid', 'tsne_embedding',
+           'tsne_figure']
 
 # %% ../nbs/07_evaluate.ipynb #8f755f57
 MAX_REPEATS = 10_000   # random splits or KID subsets: more are refused (each costs a fit or a kernel matrix)
-
-def _need(ok: bool, name: str, value, allowed: str):
-    "Raise ValueError naming the parameter, its value and what is allowed, unless `ok`."
-    if not ok: raise ValueError(f"`{name}` must be {allowed}, got {value!r}")
-
-def _is_int(v, lo=None): return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and (lo is None or v >= lo)
 
 def model_device(model, device=None) -> torch.device:
     "`device` if given (checked by `resolve_device`), else the device of the model's first parameter (else CPU)."
@@ -45,28 +41,30 @@ def fork_rng(device: torch.device):
 
 def _check_module(module, name: str = "model", needs: tuple = ()):
     "ValueError naming `name` unless `module` is an nn.Module with the methods `needs`."
-    _need(isinstance(module, nn.Module) and all(hasattr(module, m) for m in needs), name, type(module).__name__,
+    check_that(isinstance(module, nn.Module) and all(hasattr(module, m) for m in needs), name, type(module).__name__,
           "an nn.Module" + (f" with {', '.join(needs)}" if needs else ""))
 
 def _check_dataset(dataset, name: str = "dataset"):
     "ValueError naming `name` unless `dataset` is non-empty and yields float (C, H, W) images or (image, label) pairs."
-    _need(hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__") and not isinstance(dataset, (str, bytes)),
+    check_that(hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")
+               and not isinstance(dataset, (str, bytes)),
           name, type(dataset).__name__, "a Dataset (len and indexing) of images or (image, label) pairs")
-    _need(len(dataset) >= 1, name, len(dataset), "a non-empty dataset (length >= 1)")
+    check_that(len(dataset) >= 1, name, len(dataset), "a non-empty dataset (length >= 1)")
     x = batch_images(dataset[0])
-    _need(isinstance(x, torch.Tensor) and x.dim() == 3 and x.is_floating_point(), name,
+    check_that(isinstance(x, torch.Tensor) and x.dim() == 3 and x.is_floating_point(), name,
           getattr(x, "shape", type(x).__name__), "a Dataset of float images (C, H, W) or (image, label) pairs")
 
 def _check_range(data_range, name: str = "data_range") -> tuple[float, float]:
     "(lo, hi) as floats: two finite numbers with lo < hi; ValueError naming `name` otherwise."
-    _need(isinstance(data_range, (tuple, list)) and len(data_range) == 2, name, data_range, "(lo, hi) with lo < hi")
+    check_that(isinstance(data_range, (tuple, list)) and len(data_range) == 2, name, data_range,
+               "(lo, hi) with lo < hi")
     lo, hi = (check_number(v, name) for v in data_range)
-    _need(lo < hi, name, data_range, "(lo, hi) with lo < hi")
+    check_that(lo < hi, name, data_range, "(lo, hi) with lo < hi")
     return lo, hi
 
 def _check_size(n: int, per_item: int, name: str):
     "ValueError naming `name` unless n items of `per_item` values each fit under MAX_SAMPLE_ELEMENTS."
-    _need(n * per_item <= MAX_SAMPLE_ELEMENTS, name, n, f"at most {MAX_SAMPLE_ELEMENTS // max(per_item, 1)} here "
+    check_that(n * per_item <= MAX_SAMPLE_ELEMENTS, name, n, f"at most {MAX_SAMPLE_ELEMENTS // max(per_item, 1)} here "
           f"({per_item} values each, MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS})")
 
 
@@ -82,10 +80,11 @@ def ssim_per_image(x: torch.Tensor,      # (N, C, H, W) reference images
                   ) -> torch.Tensor:
     "SSIM of each pair of images (torchmetrics' Gaussian-window SSIM), computed in float64: shape (N,)."
     for name, t in (("x", x), ("y", y)):
-        _need(isinstance(t, torch.Tensor) and t.dim() == 4, name, getattr(t, "shape", type(t).__name__),
+        check_that(isinstance(t, torch.Tensor) and t.dim() == 4, name, getattr(t, "shape", type(t).__name__),
               "a tensor (N, C, H, W)")
-    _need(x.shape == y.shape, "y", tuple(y.shape), f"a batch (N, C, H, W) of the shape of x {tuple(x.shape)}")
-    _need(min(x.shape[-2:]) >= 6, "x", tuple(x.shape), "images of at least 6x6 pixels (SSIM's 11x11 window pads by 5)")
+    check_that(x.shape == y.shape, "y", tuple(y.shape), f"a batch (N, C, H, W) of the shape of x {tuple(x.shape)}")
+    check_that(min(x.shape[-2:]) >= 6, "x", tuple(x.shape),
+               "images of at least 6x6 pixels (SSIM's 11x11 window pads by 5)")
     L = check_number(data_range, "data_range", 0, lo_open=True)
     for name, t in (("x", x), ("y", y)): require(torch.isfinite(t), t, name, "finite")
     return _ssim(x, y, L)
@@ -95,8 +94,8 @@ def ssim_per_image(x: torch.Tensor,      # (N, C, H, W) reference images
 def latent_odi(z: torch.Tensor,   # (N, K) latent samples of many images (rows), counts
                eps: float = 0.0   # added to the mean in the denominator (the paper's epsilon)
               ) -> dict:
-    "Aggregated ODI (NegBio Tab. 1): Var/E of each latent over the rows of z, and its mean over the latents with a positive mean."
-    _need(isinstance(z, torch.Tensor) and z.dim() == 2 and z.shape[0] >= 2 and z.is_floating_point(), "z",
+    "Aggregated ODI (NegBio Tab. 1): Var/E of each latent over the rows of z; the mean over latents with mean > 0."
+    check_that(isinstance(z, torch.Tensor) and z.dim() == 2 and z.shape[0] >= 2 and z.is_floating_point(), "z",
           tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__, "a float tensor (N, K) with N >= 2")
     require(torch.isfinite(z) & (z >= 0), z, "z", "finite counts >= 0")
     z = z.double()
@@ -112,10 +111,10 @@ def batch_odi(model: nn.Module,       # a model with the shared interface
               n_samples: int = 100,   # exact posterior samples per image
               seed: int = 0           # seeds the samples
              ) -> float | None:
-    "Per-batch ODI (NegBio Tab. 2): Var/E of each latent over exact posterior samples of each image of `x`, averaged over active pairs."
+    "Per-batch ODI (NegBio Tab. 2): Var/E of each latent over exact posterior samples per image, mean of active pairs."
     _check_module(model, "model", ("encode", "rsample", "is_discrete"))
-    _need(_is_int(n_samples, 2), "n_samples", n_samples, "an int >= 2")
-    _need(isinstance(x, torch.Tensor) and x.dim() == 4 and len(x) >= 1 and x.is_floating_point(), "x",
+    check_int(n_samples, "n_samples", 2)
+    check_that(isinstance(x, torch.Tensor) and x.dim() == 4 and len(x) >= 1 and x.is_floating_point(), "x",
           getattr(x, "shape", x), "a float batch of images (B, C, H, W)")
     _check_size(n_samples, len(x) * getattr(model, "n_latents", 1), "n_samples")
     require(torch.isfinite(x), x, "x", "finite")
@@ -147,6 +146,27 @@ def dead_neuron_ratio(kl: torch.Tensor,       # (N, K) per-latent KLs over N ima
     return (kl.mean(0) < threshold).float().mean().item()
 
 # %% ../nbs/07_evaluate.ipynb #336caed1
+@dataclass(frozen=True)
+class Evaluation:
+    """What `evaluate` measured on a set. `odi` is the mean, over the latents with a positive mean count, of Var/E of
+    the counts over all images and samples; `odi_batch` is the per-batch ODI of NegBio-VAE Tab. 2 (`batch_odi`)."""
+    n_images: int                  # images in the set
+    mse: float                     # mean squared error per pixel
+    ssim: float | None             # mean SSIM; None without a data range or for images under 6x6 pixels
+    elbo: float                    # mean ELBO, nats per image
+    kl: float                      # mean KL, nats per image
+    odi: float | None              # aggregated ODI (see above); None for continuous latents
+    odi_latents: int | None        # latents with a positive mean count, over which `odi` averages
+    odi_batch: float | None        # per-batch ODI of the set's first `odi_batch_images` images; None: not computed
+    odi_batch_images: int | None   # images of that fixed batch
+    odi_batch_samples: int         # posterior samples per image for `odi_batch`
+    dnr: float                     # dead-neuron ratio: share of latents whose mean KL is below `dnr_threshold`
+    dnr_threshold: float           # nats
+
+    def to_dict(self) -> dict:
+        "The fields as a JSON-ready dict (what `metrics.json` stores)."
+        return asdict(self)
+
 @torch.no_grad()
 def evaluate(model: nn.Module,           # a model with the shared interface of chapter 04
              dataset,                    # a Dataset of images or (image, label) pairs
@@ -158,15 +178,15 @@ def evaluate(model: nn.Module,           # a model with the shared interface of 
              odi_batch_size: int = 100,  # images of the fixed batch for `batch_odi` (the set's first); 0: skip
              odi_samples: int = 100,     # posterior samples per image for `batch_odi`
              progress: bool | None = None # tqdm bar over the batches; None: only on a terminal
-            ) -> dict:
-    "MSE per pixel, SSIM, mean ELBO and KL (nats/image), ODI (aggregated and per fixed batch) and DNR of `model` on `dataset`."
+            ) -> Evaluation:
+    "MSE per pixel, SSIM, mean ELBO and KL (nats/image), ODI (aggregated, per batch) and DNR of `model` on `dataset`."
     _check_module(model, "model", ("is_discrete",))
-    _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
+    check_int(batch_size, "batch_size", 1)
     dnr_threshold = check_number(dnr_threshold, "dnr_threshold", 0, lo_open=True)
-    _need(_is_int(odi_batch_size, 0), "odi_batch_size", odi_batch_size, "an int >= 0")
-    _need(_is_int(odi_samples, 2), "odi_samples", odi_samples, "an int >= 2")
+    check_int(odi_batch_size, "odi_batch_size", 0)
+    check_int(odi_samples, "odi_samples", 2)
     if isinstance(data_range, str):
-        _need(data_range == "model", "data_range", data_range, "'model', None or (lo, hi)")
+        check_that(data_range == "model", "data_range", data_range, "'model', None or (lo, hi)")
         data_range = getattr(model, "data_range", None)
     if data_range is not None: data_range = _check_range(data_range)
     _check_dataset(dataset)
@@ -174,10 +194,12 @@ def evaluate(model: nn.Module,           # a model with the shared interface of 
     device = model_device(model, device)
     D, hw = batch_images(dataset[0]).numel(), batch_images(dataset[0]).shape[-2:]
     L = data_range[1] - data_range[0] if data_range is not None and min(hw) >= 6 else None     # SSIM needs 6x6 images
-    first = torch.stack([batch_images(dataset[i]) for i in range(min(odi_batch_size, len(dataset)))]) if odi_batch_size else None
+    first = torch.stack([batch_images(dataset[i])
+                         for i in range(min(odi_batch_size, len(dataset)))]) if odi_batch_size else None
     was_training = model.training
     model.to(device).eval()
-    acc = torch.zeros(4, dtype=torch.float64, device=device)        # sums of SSE, SSIM, ELBO, KL: synced once, at the end
+    # sums of SSE, SSIM, ELBO, KL: synced once, at the end
+    acc = torch.zeros(4, dtype=torch.float64, device=device)
     zs, kls, n = [], [], 0
     with fork_rng(device):
         torch.manual_seed(seed)
@@ -186,17 +208,21 @@ def evaluate(model: nn.Module,           # a model with the shared interface of 
             x = batch_images(batch).to(device)
             out = model(x)
             ssim = _ssim(x, out.recon, L).sum() if L else acc.new_zeros(())
-            acc += torch.stack([(out.recon - x).double().pow(2).sum(), ssim, out.elbo.double().sum(), out.kl.double().sum()])
-            zs.append(out.z.reshape(-1, out.kl.shape[-1]).double().cpu()); kls.append(out.kl.double().cpu()); n += x.shape[0]
-        odi_batch = batch_odi(model, first, odi_samples, seed=seed + 1) if model.is_discrete and first is not None else None
+            acc += torch.stack([(out.recon - x).double().pow(2).sum(), ssim, out.elbo.double().sum(),
+                                out.kl.double().sum()])
+            zs.append(out.z.reshape(-1, out.kl.shape[-1]).double().cpu())
+            kls.append(out.kl.double().cpu())
+            n += x.shape[0]
+        odi_batch = batch_odi(model, first, odi_samples,
+                              seed=seed + 1) if model.is_discrete and first is not None else None
     model.train(was_training)
     sse, ssim_sum, elbo, kl = acc.tolist()
     odi = latent_odi(torch.cat(zs)) if model.is_discrete else None
-    return {"n_images": n, "mse": sse / (n * D), "ssim": ssim_sum / n if L else None, "elbo": elbo / n, "kl": kl / n,
-            "odi": odi["mean"] if odi else None, "odi_latents": odi["active"] if odi else None,
-            "odi_aggregation": "mean over latents with a positive mean count of Var/E over all images and samples",
-            "odi_batch": odi_batch, "odi_batch_images": len(first) if odi_batch is not None else None, "odi_batch_samples": odi_samples,
-            "dnr": dead_neuron_ratio(torch.cat(kls), dnr_threshold), "dnr_threshold": dnr_threshold}
+    return Evaluation(n_images=n, mse=sse / (n * D), ssim=ssim_sum / n if L else None, elbo=elbo / n, kl=kl / n,
+                      odi=odi["mean"] if odi else None, odi_latents=odi["active"] if odi else None,
+                      odi_batch=odi_batch, odi_batch_images=len(first) if odi_batch is not None else None,
+                      odi_batch_samples=odi_samples, dnr=dead_neuron_ratio(torch.cat(kls), dnr_threshold),
+                      dnr_threshold=dnr_threshold)
 
 # %% ../nbs/07_evaluate.ipynb #54182f4e
 def _to_uint8_rgb(images: torch.Tensor, data_range):
@@ -208,10 +234,11 @@ def _to_uint8_rgb(images: torch.Tensor, data_range):
 
 def _check_images(images, data_range, name: str = "images"):
     "ValueError naming `name` or `data_range` unless `images` is (N, C, H, W), C = 1 or 3, uint8 or finite real."
-    _need(isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] in (1, 3), name,
+    check_that(isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] in (1, 3), name,
           getattr(images, "shape", type(images).__name__), "a tensor (N, C, H, W) with C = 1 or 3")
     if images.dtype == torch.uint8: return data_range
-    _need(not images.is_complex() and images.dtype != torch.bool, name, images.dtype, "uint8 or a real float tensor")
+    check_that(not images.is_complex() and images.dtype != torch.bool, name, images.dtype,
+               "uint8 or a real float tensor")
     require(torch.isfinite(images), images, name, "finite")
     return _check_range(data_range)
 
@@ -223,19 +250,21 @@ def to_uint8_rgb(images: torch.Tensor,   # (N, C, H, W), C = 1 or 3: float in `d
 
 
 # %% ../nbs/07_evaluate.ipynb #715f79d3
-FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's Inception weights, in torch's hub cache
-FID_TORCHSCRIPT = "inception-2015-12-05-fid-torchscript.pt"     # the FID Inception as TorchScript, in <data root>/weights/
+# torch-fidelity's Inception weights, in torch's hub cache
+FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
+# the FID Inception as TorchScript, in <data root>/weights/
+FID_TORCHSCRIPT = "inception-2015-12-05-fid-torchscript.pt"
 INCEPTION_FEATURES = (64, 192, 768, 2048)                        # torchmetrics' feature taps
 
 def _inception_candidates(root=None) -> list[Path]:
     return [Path(torch.hub.get_dir()) / "checkpoints" / FIDELITY_WEIGHTS, data_root(root) / "weights" / FID_TORCHSCRIPT]
 
 def inception_weights(weights=None,   # a weights file (torch-fidelity .pth or the FID TorchScript); None: search
-                      root=None       # data root searched for weights/<FID_TORCHSCRIPT>; None: $NEGBIO_DATA or the cache
+                      root=None       # data root searched for weights/<FID_TORCHSCRIPT>; None: `data_root()`
                      ) -> Path | None:
-    "The Inception weights file to use: `weights`, else torch-fidelity's in torch's hub cache, else the TorchScript in the data root; None if none exists."
+    "Inception weights: `weights`, else torch-fidelity's in the hub cache, else the data root's TorchScript, or None."
     if weights is not None:
-        _need(isinstance(weights, (str, os.PathLike)), "weights", weights, "a path (str or os.PathLike) or None")
+        check_that(isinstance(weights, (str, os.PathLike)), "weights", weights, "a path (str or os.PathLike) or None")
         p = Path(weights).expanduser()
         if not p.is_file(): raise FileNotFoundError(f"`weights`: no file at {p}")
         return p
@@ -243,7 +272,8 @@ def inception_weights(weights=None,   # a weights file (torch-fidelity .pth or t
 
 def _tensor_dict(state, path):
     "`state` if it is a dict of tensors (a state dict), else a ValueError naming `path`."
-    if not (isinstance(state, dict) and state and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
+    if not (isinstance(state, dict) and state
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
         raise ValueError(f"`weights`: {path} holds a {type(state).__name__}, not a state dict (names -> tensors)")
     return state
 
@@ -254,39 +284,49 @@ def _is_torchscript(path: Path) -> bool:
 
 # %% ../nbs/07_evaluate.ipynb #81fddb43
 def _convert_fid_torchscript(src: dict,    # the TorchScript's state dict: (weight, beta, mean, var) per convolution
-                             target: dict  # a torch-fidelity FeatureExtractorInceptionV3 state dict (for names and shapes)
+                             target: dict  # a torch-fidelity FeatureExtractorInceptionV3 state dict (names, shapes)
                             ) -> dict:
-    "torch-fidelity's Inception state dict from the FID TorchScript's, convolution by convolution in network order; fc set to NaN."
+    "torch-fidelity's Inception state dict from the FID TorchScript's, convolution by convolution; fc set to NaN."
     keys = list(src)
     groups = [keys[i:i + 4] for i in range(0, len(keys), 4)]
     convs = [k[:-len(".conv.weight")] for k in target if k.endswith(".conv.weight")]
-    ok = len(keys) % 4 == 0 and len(groups) == len(convs) and all([k.rsplit(".", 1)[-1] for k in g] == ["weight", "beta", "mean", "var"] for g in groups)
-    if not ok: raise ValueError("`weights`: not the FID Inception TorchScript (expected 94 convolutions with weight, beta, mean, var)")
+    kinds = ["weight", "beta", "mean", "var"]                         # the four tensors of each convolution, in order
+    ok = len(keys) % 4 == 0 and len(groups) == len(convs)
+    ok = ok and all([k.rsplit(".", 1)[-1] for k in g] == kinds for g in groups)
+    if not ok:
+        raise ValueError("`weights`: not the FID Inception TorchScript (expected 94 convolutions with weight, beta, "
+                         "mean, var)")
     out = {}
     for name, (w, b, m, v) in zip(convs, groups):
         if src[w].shape != target[f"{name}.conv.weight"].shape:
-            raise ValueError(f"`weights`: convolution {w} has shape {tuple(src[w].shape)}, expected {tuple(target[f'{name}.conv.weight'].shape)} for {name}")
-        out.update({f"{name}.conv.weight": src[w], f"{name}.bn.weight": torch.ones_like(src[b]), f"{name}.bn.bias": src[b],
-                    f"{name}.bn.running_mean": src[m], f"{name}.bn.running_var": src[v], f"{name}.bn.num_batches_tracked": torch.tensor(0)})
-    out["fc.weight"], out["fc.bias"] = torch.full_like(target["fc.weight"], math.nan), torch.full_like(target["fc.bias"], math.nan)
+            raise ValueError(f"`weights`: convolution {w} has shape {tuple(src[w].shape)}, expected "
+                             f"{tuple(target[f'{name}.conv.weight'].shape)} for {name}")
+        out.update({f"{name}.conv.weight": src[w], f"{name}.bn.weight": torch.ones_like(src[b]),
+                    f"{name}.bn.bias": src[b],
+                    f"{name}.bn.running_mean": src[m], f"{name}.bn.running_var": src[v],
+                    f"{name}.bn.num_batches_tracked": torch.tensor(0)})
+    out["fc.weight"], out["fc.bias"] = torch.full_like(target["fc.weight"],
+                                                       math.nan), torch.full_like(target["fc.bias"], math.nan)
     return out
 
 # %% ../nbs/07_evaluate.ipynb #03cd7aa0
 _INCEPTION_CLASS = None
 
 def _inception_class():
-    "torchmetrics' NoTrainInceptionV3, extended to load the FID TorchScript's weights (created on first use: torchmetrics imports slowly)."
+    "torchmetrics' NoTrainInceptionV3 that also loads the FID TorchScript's weights (made on first use: slow import)."
     global _INCEPTION_CLASS
     if _INCEPTION_CLASS is None:
         from torchmetrics.image.fid import NoTrainInceptionV3
         class InceptionV3(NoTrainInceptionV3):
-            "Inception-v3 feature extractor (uint8 images in, features out) that also loads the FID TorchScript's weights."
+            "Inception-v3 features of uint8 images; also loads the FID TorchScript's weights."
             def load_state_dict(self, state_dict, strict=True, assign=False):
-                if any(k.endswith(".beta") for k in state_dict): state_dict = _convert_fid_torchscript(state_dict, self.state_dict())
+                if any(k.endswith(".beta") for k in state_dict):
+                    state_dict = _convert_fid_torchscript(state_dict, self.state_dict())
                 return super().load_state_dict(state_dict, strict=strict, assign=assign)
             def forward(self, x):
                 out = self._torch_fidelity_forward(x)
-                return out[0].reshape(x.shape[0], -1) if len(out) == 1 else tuple(o.reshape(x.shape[0], -1) for o in out)
+                return out[0].reshape(x.shape[0],
+                                      -1) if len(out) == 1 else tuple(o.reshape(x.shape[0], -1) for o in out)
         _INCEPTION_CLASS = InceptionV3
     return _INCEPTION_CLASS
 
@@ -297,27 +337,34 @@ def inception(feature: int = 2048,     # 64, 192, 768 or 2048: the layer whose (
               download: bool = False,  # when no file is found, let torch-fidelity download its weights
               antialias: bool = True   # torchmetrics' resize (True) or torch-fidelity's TensorFlow-1 bilinear (False)
              ) -> nn.Module:
-    "The FID Inception-v3 as a module: uint8 (N, 3, H, W) -> (N, feature) features, or (features, logits) with `logits=True`."
-    _need(feature in INCEPTION_FEATURES, "feature", feature, f"one of {INCEPTION_FEATURES}")
+    "The FID Inception-v3: uint8 (N, 3, H, W) -> (N, feature) features, or (features, logits) with `logits=True`."
+    check_that(feature in INCEPTION_FEATURES, "feature", feature, f"one of {INCEPTION_FEATURES}")
     path = inception_weights(weights, root)
     if path is None and not download:
         looked = "\n".join(f"  {p}" for p in _inception_candidates(root))
-        raise FileNotFoundError(f"No Inception weights found. Looked for:\n{looked}\nPass `weights=<file>`, put {FID_TORCHSCRIPT} under "
+        raise FileNotFoundError(f"No Inception weights found. Looked for:\n{looked}\nPass `weights=<file>`, put "
+                                f"{FID_TORCHSCRIPT} under "
                                 f"<data root>/weights/ ($NEGBIO_DATA), or pass download=True (needs internet).")
     src = None
     if path is not None and _is_torchscript(path):
-        if logits: raise ValueError(f"`logits`: {path.name} (TorchScript) has no classification layer; the Inception Score needs {FIDELITY_WEIGHTS}")
+        if logits:
+            raise ValueError(f"`logits`: {path.name} (TorchScript) has no classification layer; the Inception Score "
+                             f"needs {FIDELITY_WEIGHTS}")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)          # torch.jit.load is deprecated in favour of torch.export
+            # torch.jit.load is deprecated in favour of torch.export
+            warnings.simplefilter("ignore", FutureWarning)
             ts = torch.jit.load(str(path), map_location="cpu")
         state = ts.state_dict()
     elif path is not None: state = _tensor_dict(load_weights(path, what="`weights` (Inception)"), path)
-    else:                                                           # download=True: with weights_only=True, unlike torch-fidelity
+    else:                                                           # download=True: weights_only, unlike torch-fidelity
         from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
-        state = _tensor_dict(torch.hub.load_state_dict_from_url(URL_INCEPTION_V3, map_location="cpu", file_name=FIDELITY_WEIGHTS,
+        state = _tensor_dict(torch.hub.load_state_dict_from_url(URL_INCEPTION_V3, map_location="cpu",
+                                                                file_name=FIDELITY_WEIGHTS,
                                                                 weights_only=True), FIDELITY_WEIGHTS)
-    src = io.BytesIO()                  # torch-fidelity torch.loads its argument with weights_only=False: hand it only our bytes
-    torch.save(state, src); src.seek(0)
+    # torch-fidelity torch.loads its argument with weights_only=False: hand it only our bytes
+    src = io.BytesIO()
+    torch.save(state, src)
+    src.seek(0)
     feats = [str(feature)] + (["logits_unbiased"] if logits else [])
     net = _inception_class()("inception-v3-compat", feats, src, antialias=antialias)
     net.num_features, net.has_logits = feature, bool(torch.isfinite(net.fc.weight).all())
@@ -333,15 +380,16 @@ def extract_features(images: torch.Tensor,        # (N, C, H, W): float in `data
                      progress: bool | None = None # tqdm bar; None: only on a terminal
                     ):
     "The extractor's outputs for all images, computed in batches, as float64 on the CPU: (N, F), or a tuple of them."
-    _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
-    _need(isinstance(images, torch.Tensor) and len(images) >= 1, "images", type(images).__name__, "a non-empty tensor (N, C, H, W)")
+    check_int(batch_size, "batch_size", 1)
+    check_that(isinstance(images, torch.Tensor) and len(images) >= 1, "images", type(images).__name__,
+               "a non-empty tensor (N, C, H, W)")
     data_range = _check_images(images, data_range)
     _check_module(extractor, "extractor")
     device = model_device(extractor, device)
     extractor.to(device)
     outs = []
-    for i in tqdm(range(0, len(images), batch_size), desc="features", unit="batch", disable=None if progress is None else not progress,
-                  leave=False, file=sys.stderr):
+    for i in tqdm(range(0, len(images), batch_size), desc="features", unit="batch",
+                  disable=None if progress is None else not progress, leave=False, file=sys.stderr):
         o = extractor(_to_uint8_rgb(images[i:i + batch_size], data_range).to(device))
         outs.append(tuple(t.double().cpu() for t in o) if isinstance(o, tuple) else o.double().cpu())
     return tuple(torch.cat(p) for p in zip(*outs)) if isinstance(outs[0], tuple) else torch.cat(outs)
@@ -351,11 +399,13 @@ GENERATION_METRICS = ("fid", "kid", "is")
 
 class _Given(nn.Module):
     "Identity 'network' for torchmetrics: its inputs already are the features."
-    def __init__(self, num_features: int): super().__init__(); self.num_features = num_features
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
     def forward(self, f): return f
 
 def _check_features(name, f, n_min=2):
-    _need(isinstance(f, torch.Tensor) and f.dim() == 2 and f.shape[0] >= n_min, name,
+    check_that(isinstance(f, torch.Tensor) and f.dim() == 2 and f.shape[0] >= n_min, name,
           tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__, f"a tensor (N, F) with N >= {n_min}")
     require(torch.isfinite(f), f, name, "finite")
 
@@ -366,38 +416,45 @@ def feature_metrics(real: torch.Tensor | None,             # (N, F) features of 
                     kid_subsets: int = 100,                # KID: number of random subsets
                     kid_subset_size: int = 1000,           # KID: subset size m (capped at N and M)
                     kid_degree: int = 3,                   # KID: degree of the polynomial kernel
-                    is_splits: int = 10,                   # IS: number of splits of the generated images (std NaN for 1)
+                    is_splits: int = 10,                   # IS: splits of the generated images (std NaN for 1)
                     seed: int = 0                          # seeds KID's subsets and IS's shuffling
                    ) -> dict:
-    "FID, KID (mean, std over subsets) and IS (mean, std over splits) from precomputed features, by torchmetrics in float64."
+    "FID, KID (mean, std over subsets) and IS (mean, std over splits) of precomputed features (torchmetrics, float64)."
     from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance, InceptionScore
-    _need(hasattr(metrics, "__iter__") and not isinstance(metrics, str), "metrics", metrics,
+    check_that(hasattr(metrics, "__iter__") and not isinstance(metrics, str), "metrics", metrics,
           f"a non-empty subset of {GENERATION_METRICS}")
     metrics = tuple(metrics)
-    _need(len(metrics) > 0 and set(metrics) <= set(GENERATION_METRICS), "metrics", metrics, f"a non-empty subset of {GENERATION_METRICS}")
-    _need(_is_int(kid_subsets, 1) and kid_subsets <= MAX_REPEATS, "kid_subsets", kid_subsets,
-          f"an int in [1, {MAX_REPEATS}]")
-    _need(_is_int(kid_subset_size, 2), "kid_subset_size", kid_subset_size, "an int >= 2")
-    _need(_is_int(kid_degree, 1) and kid_degree <= 100, "kid_degree", kid_degree, "an int in [1, 100]")
-    _need(_is_int(is_splits, 1), "is_splits", is_splits, "an int >= 1")
+    check_that(len(metrics) > 0 and set(metrics) <= set(GENERATION_METRICS), "metrics", metrics,
+               f"a non-empty subset of {GENERATION_METRICS}")
+    check_int(kid_subsets, "kid_subsets", 1, MAX_REPEATS)
+    check_int(kid_subset_size, "kid_subset_size", 2)
+    check_int(kid_degree, "kid_degree", 1, 100)
+    check_int(is_splits, "is_splits", 1)
     out = {}
     if "fid" in metrics or "kid" in metrics:
-        _check_features("real", real); _check_features("fake", fake)
-        _need(real.shape[1] == fake.shape[1], "fake", tuple(fake.shape), f"features of the same width as real ({real.shape[1]})")
+        _check_features("real", real)
+        _check_features("fake", fake)
+        check_that(real.shape[1] == fake.shape[1], "fake", tuple(fake.shape),
+                   f"features of the same width as real ({real.shape[1]})")
     if "is" in metrics:
         _check_features("fake_logits", fake_logits, n_min=is_splits)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")   # torchmetrics' memory notice
-        warnings.filterwarnings("ignore", message=".*degrees of freedom is <= 0.*")           # IS std with one split: NaN
+        # torchmetrics' memory notice
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        # IS std with one split: NaN
+        warnings.filterwarnings("ignore", message=".*degrees of freedom is <= 0.*")
         torch.manual_seed(seed)
         if "fid" in metrics:
             m = FrechetInceptionDistance(feature=_Given(real.shape[1]))
-            m.update(real.double(), real=True); m.update(fake.double(), real=False)
+            m.update(real.double(), real=True)
+            m.update(fake.double(), real=False)
             out["fid"] = m.compute().item()
         if "kid" in metrics:
             size = min(kid_subset_size, len(real), len(fake))
-            m = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=kid_subsets, subset_size=size, degree=kid_degree)
-            m.update(real.double(), real=True); m.update(fake.double(), real=False)
+            m = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=kid_subsets, subset_size=size,
+                                        degree=kid_degree)
+            m.update(real.double(), real=True)
+            m.update(fake.double(), real=False)
             kid, kid_std = m.compute()
             out.update(kid_mean=kid.item(), kid_std=kid_std.item(), kid_subset_size=size)
         if "is" in metrics:
@@ -426,20 +483,24 @@ def generation_metrics(real: torch.Tensor,          # (N, C, H, W) real images: 
                        antialias: bool = True,      # Inception resize (see `inception`)
                        progress: bool | None = None # tqdm bars; None: only on a terminal
                       ) -> dict:
-    "FID, KID and IS of generated images `fake` against real images `real`, with an Inception tap or a stand-in network."
-    _need(metrics is None or (len(tuple(metrics)) > 0 and set(metrics) <= set(GENERATION_METRICS)), "metrics", metrics,
+    "FID, KID and IS of generated images `fake` against real images `real`, with an Inception tap or a stand-in."
+    check_that(metrics is None or (len(tuple(metrics)) > 0 and set(metrics) <= set(GENERATION_METRICS)), "metrics",
+               metrics,
           f"None or a non-empty subset of {GENERATION_METRICS}")
     want_is = metrics is None or "is" in metrics
     own_logits = False
     if isinstance(feature, nn.Module): extractor, name = feature, type(feature).__name__
     else:
-        _need(feature in INCEPTION_FEATURES, "feature", feature, f"one of {INCEPTION_FEATURES} or an nn.Module")
+        check_that(feature in INCEPTION_FEATURES, "feature", feature, f"one of {INCEPTION_FEATURES} or an nn.Module")
         path = inception_weights(weights, root)
-        own_logits = want_is and classifier is None and (path is not None and not _is_torchscript(path) or path is None and download)
-        extractor, name = inception(feature, weights, root, logits=own_logits, download=download, antialias=antialias), feature
+        own_logits = want_is and classifier is None and (path is not None and not _is_torchscript(path) or path is None
+                                                         and download)
+        extractor, name = inception(feature, weights, root, logits=own_logits, download=download,
+                                    antialias=antialias), feature
     available = ("fid", "kid") + (("is",) if classifier is not None or own_logits else ())
     metrics = available if metrics is None else tuple(metrics)
-    _need(set(metrics) <= set(available), "metrics", metrics, f"a subset of {available}: 'is' needs `classifier` or torch-fidelity's Inception weights")
+    check_that(set(metrics) <= set(available), "metrics", metrics,
+               f"a subset of {available}: 'is' needs `classifier` or torch-fidelity's Inception weights")
     kw = dict(data_range=data_range, batch_size=batch_size, device=device, progress=progress)
     f_real = f_fake = logits = None
     if "fid" in metrics or "kid" in metrics:
@@ -463,10 +524,10 @@ def representations(model: nn.Module,          # a model with the shared interfa
                     device=None,               # None: the model's device (the model is moved to `device` if given)
                     progress: bool | None = None # tqdm bar; None: only on a terminal
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    "`model.representation(x)` of every image in eval mode as (N, K) float64 on the CPU, and the labels (N,) (None without labels)."
+    "`model.representation(x)` of every image in eval mode, (N, K) float64 on the CPU, and the labels (N,) or None."
     _check_module(model, "model", ("representation",))
     _check_dataset(dataset)
-    _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
+    check_int(batch_size, "batch_size", 1)
     device = model_device(model, device)
     was_training = model.training
     model.to(device).eval()
@@ -487,11 +548,11 @@ class Score(NamedTuple):
 
 def _feature_array(features) -> np.ndarray:
     "`features` (N, K) as float64 numpy: a real tensor or array, finite; ValueError naming `features` otherwise."
-    _need(isinstance(features, (torch.Tensor, np.ndarray)) and features.ndim == 2, "features",
+    check_that(isinstance(features, (torch.Tensor, np.ndarray)) and features.ndim == 2, "features",
           getattr(features, "shape", type(features).__name__), "an array (N, K)")
     real = (features.dtype != torch.bool and not features.is_complex()) if isinstance(features, torch.Tensor) else \
         np.issubdtype(features.dtype, np.integer) or np.issubdtype(features.dtype, np.floating)
-    _need(real, "features", features.dtype, "a real (integer or float) array")
+    check_that(real, "features", features.dtype, "a real (integer or float) array")
     X = features.detach().cpu().double().numpy() if isinstance(features, torch.Tensor) else features.astype(np.float64)
     require(torch.from_numpy(np.isfinite(X)), torch.from_numpy(X), "features", "finite")
     return X
@@ -499,7 +560,7 @@ def _feature_array(features) -> np.ndarray:
 def _check_xy(features, labels):
     X = _feature_array(features)
     y = np.asarray(labels) if hasattr(labels, "__len__") and not isinstance(labels, (str, bytes)) else None
-    _need(y is not None and y.ndim == 1 and len(y) == len(X), "labels", getattr(y, "shape", labels),
+    check_that(y is not None and y.ndim == 1 and len(y) == len(X), "labels", getattr(y, "shape", labels),
           f"{len(X)} labels, one per row of features")
     return X, y
 
@@ -521,14 +582,17 @@ def probe_accuracy(features,                         # (N, K) representations
                    C: float = 1.0,                   # inverse L2 penalty of the logistic regression
                    max_iter: int = 1000              # L-BFGS iterations
                   ) -> dict[int, Score]:
-    "Few-shot linear probe (NegBio Tab. 3/5): test accuracy of logistic regression trained on N labelled images, for each N."
+    "Few-shot linear probe (NegBio Tab. 3/5): test accuracy of logistic regression on N labelled images, for each N."
     X, y = _check_xy(features, labels)
-    _need(hasattr(n_labels, "__iter__") and not isinstance(n_labels, str), "n_labels", n_labels, "a sequence of ints")
+    check_that(hasattr(n_labels, "__iter__") and not isinstance(n_labels, str), "n_labels", n_labels,
+               "a sequence of ints")
     n_labels = tuple(n_labels)
-    _need(_is_int(n_pool, 2) and _is_int(n_test, 1) and n_pool + n_test <= len(X), "n_pool", (n_pool, n_test),
-          f"with n_test, ints >= 2 and >= 1 summing to at most the {len(X)} images")
-    _need(len(n_labels) > 0 and all(_is_int(k, 2) and k <= n_pool for k in n_labels), "n_labels", n_labels, f"ints in [2, n_pool={n_pool}]")
-    _need(_is_int(repeats, 1) and repeats <= MAX_REPEATS, "repeats", repeats, f"an int in [1, {MAX_REPEATS}]")
+    check_int(n_pool, "n_pool", 2)
+    check_int(n_test, "n_test")
+    check_that(n_pool + n_test <= len(X), "n_pool", (n_pool, n_test), f"with n_test at most the {len(X)} images")
+    check_that(len(n_labels) > 0, "n_labels", n_labels, f"a non-empty sequence of ints in [2, n_pool={n_pool}]")
+    for k in n_labels: check_int(k, "n_labels", 2, n_pool)
+    check_int(repeats, "repeats", 1, MAX_REPEATS)
     C, max_iter = check_number(C, "C", 0, lo_open=True), check_int(max_iter, "max_iter")
     acc = {k: [] for k in n_labels}
     for rep in range(repeats):
@@ -554,10 +618,11 @@ def knn_accuracy(features,                 # (N, K) representations
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     X, y = _check_xy(features, labels)
-    _need(_is_int(n_train, 1) and _is_int(n_test, 1) and n_train + n_test <= len(X), "n_train", (n_train, n_test),
-          f"with n_test, ints >= 1 summing to at most the {len(X)} images")
-    _need(_is_int(k, 1) and k <= n_train, "k", k, f"an int in [1, n_train={n_train}]")
-    _need(_is_int(repeats, 1) and repeats <= MAX_REPEATS, "repeats", repeats, f"an int in [1, {MAX_REPEATS}]")
+    check_int(n_train, "n_train")
+    check_int(n_test, "n_test")
+    check_that(n_train + n_test <= len(X), "n_train", (n_train, n_test), f"with n_test at most the {len(X)} images")
+    check_int(k, "k", 1, n_train)
+    check_int(repeats, "repeats", 1, MAX_REPEATS)
     acc = []
     for rep in range(repeats):
         perm = np.random.default_rng(seed + rep).permutation(len(X))
@@ -572,9 +637,10 @@ def balanced_splits(classes,                 # the class labels (an even number 
                     with_swaps: bool = False # also list each split's complement (labels swapped): C(C, C/2) in all
                    ) -> list[tuple]:
     "The balanced two-group splits of `classes`, each given as its first group: C(C, C/2)/2 of them, or all C(C, C/2)."
-    _need(hasattr(classes, "__iter__"), "classes", classes, "an iterable of class labels")
+    check_that(hasattr(classes, "__iter__"), "classes", classes, "an iterable of class labels")
     classes = tuple(sorted(classes))
-    _need(len(classes) >= 2 and len(classes) % 2 == 0 and len(set(classes)) == len(classes), "classes", classes, "an even number >= 2 of distinct labels")
+    check_that(len(classes) >= 2 and len(classes) % 2 == 0 and len(set(classes)) == len(classes), "classes", classes,
+               "an even number >= 2 of distinct labels")
     combos = list(itertools.combinations(classes, len(classes) // 2))
     return combos if with_swaps else [c for c in combos if classes[0] in c]
 
@@ -589,10 +655,11 @@ def shattering_dim(features,                  # (N, K) representations
                    C: float = 1.0,            # inverse L2 penalty of the logistic regression
                    max_iter: int = 1000       # L-BFGS iterations
                   ) -> Score:
-    "Shattering dimensionality (NegBio App. B.2.3): mean test accuracy of linear classifiers over all balanced splits of the classes."
+    "Shattering dimensionality (NegBio App. B.2.3): mean test accuracy of linear probes over balanced class splits."
     X, y = _check_xy(features, labels)
-    _need(_is_int(n_train, 2) and _is_int(n_test, 1) and n_train + n_test <= len(X), "n_train", (n_train, n_test),
-          f"with n_test, ints >= 2 and >= 1 summing to at most the {len(X)} images")
+    check_int(n_train, "n_train", 2)
+    check_int(n_test, "n_test")
+    check_that(n_train + n_test <= len(X), "n_train", (n_train, n_test), f"with n_test at most the {len(X)} images")
     C, max_iter = check_number(C, "C", 0, lo_open=True), check_int(max_iter, "max_iter")
     perm = np.random.default_rng(seed).permutation(len(X))
     tr, te = perm[:n_train], perm[n_train:n_train + n_test]
@@ -613,16 +680,18 @@ def image_grid(images: torch.Tensor,   # (N, C, H, W), C = 1 or 3: float in data
               ):
     "Figure: the images in a grid with one-pixel white gaps (grey for one channel, RGB for three)."
     import matplotlib.pyplot as plt
-    _need(isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] in (1, 3) and len(images) >= 1, "images",
+    check_that(isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] in (1, 3)
+               and len(images) >= 1, "images",
           getattr(images, "shape", type(images).__name__), "a non-empty tensor (N, C, H, W) with C = 1 or 3")
-    _need(_is_int(nrow, 1), "nrow", nrow, "an int >= 1")
+    check_int(nrow, "nrow", 1)
     x = images.detach().cpu()
     if x.dtype == torch.uint8: x = x.float() / 255
     elif data_range is None:
         lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
         x = torch.where(hi > lo, (x - lo) / (hi - lo).clamp_min(torch.finfo(x.dtype).tiny), torch.zeros_like(x))
     else:
-        _need(len(data_range) == 2 and data_range[1] > data_range[0], "data_range", data_range, "None or (lo, hi) with lo < hi")
+        check_that(len(data_range) == 2 and data_range[1] > data_range[0], "data_range", data_range,
+                   "None or (lo, hi) with lo < hi")
         x = ((x.float() - data_range[0]) / (data_range[1] - data_range[0])).clamp(0, 1)
     N, C, H, W = x.shape
     nrow = min(nrow, N)
@@ -632,7 +701,8 @@ def image_grid(images: torch.Tensor,   # (N, C, H, W), C = 1 or 3: float in data
         r, c = divmod(i, nrow)
         grid[:, 1 + r * (H + 1):1 + r * (H + 1) + H, 1 + c * (W + 1):1 + c * (W + 1) + W] = x[i]
     fig, ax = plt.subplots(figsize=(nrow * 0.5 + 0.4, rows * 0.5 * H / W + (0.5 if title else 0.2)))
-    ax.imshow(grid[0] if C == 1 else grid.permute(1, 2, 0), cmap="gray" if C == 1 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(grid[0] if C == 1 else grid.permute(1, 2, 0), cmap="gray" if C == 1 else None, vmin=0, vmax=1,
+              interpolation="nearest")
     ax.set_axis_off()
     if title: ax.set_title(title, fontsize=9)
     fig.tight_layout()
@@ -645,7 +715,7 @@ def reconstruction_grid(x: torch.Tensor,       # (N, C, H, W) images
                         title: str | None = None # figure title
                        ):
     "Figure: rows of images, each followed by a row of their reconstructions."
-    _need(isinstance(recon, torch.Tensor) and isinstance(x, torch.Tensor) and recon.shape == x.shape, "recon",
+    check_that(isinstance(recon, torch.Tensor) and isinstance(x, torch.Tensor) and recon.shape == x.shape, "recon",
           getattr(recon, "shape", None), f"a tensor of the shape of x {tuple(getattr(x, 'shape', ()))}")
     pairs = [t for i in range(0, len(x), nrow) for t in (x[i:i + nrow], recon[i:i + nrow])]
     return image_grid(torch.cat(pairs), nrow, data_range, title)
@@ -659,8 +729,8 @@ def model_samples(model: nn.Module,       # a model with the shared interface (`
                   device=None             # None: the model's device (the model is moved to `device` if given)
                  ) -> torch.Tensor:
     "n images decoded from exact prior samples (eval mode), in batches, seeded; on the CPU."
-    _need(_is_int(n, 1), "n", n, "an int >= 1")
-    _need(_is_int(batch_size, 1), "batch_size", batch_size, "an int >= 1")
+    check_int(n, "n", 1)
+    check_int(batch_size, "batch_size", 1)
     _check_module(model, "model", ("sample",))
     _check_size(n, math.prod(getattr(model, "image_shape", (1,))), "n")
     device = model_device(model, device)
@@ -680,7 +750,8 @@ def sample_grid(model: nn.Module,          # a model with the shared interface (
                 device=None                # None: the model's device
                ):
     "Figure: `n` images decoded from exact prior samples of `model`, in its data range."
-    return image_grid(model_samples(model, n, seed=seed, device=device), nrow, getattr(model, "data_range", (0.0, 1.0)), title)
+    return image_grid(model_samples(model, n, seed=seed, device=device), nrow, getattr(model, "data_range", (0.0, 1.0)),
+                      title)
 
 # %% ../nbs/07_evaluate.ipynb #52d9704c
 def tsne_embedding(features,                 # (N, K) representations
@@ -690,7 +761,7 @@ def tsne_embedding(features,                 # (N, K) representations
     "2-D t-SNE embedding (N, 2) of the rows of `features` (scikit-learn, PCA initialization, standardized features)."
     from sklearn.manifold import TSNE
     X = _feature_array(features)
-    _need(len(X) >= 3, "features", X.shape, "an array (N, K) with N >= 3")
+    check_that(len(X) >= 3, "features", X.shape, "an array (N, K) with N >= 3")
     perplexity = check_number(perplexity, "perplexity", 0, len(X), lo_open=True, hi_open=True)
     sd = X.std(0)
     X = (X - X.mean(0)) / np.where(sd > 0, sd, 1.0)
@@ -707,9 +778,11 @@ def tsne_figure(features,                    # (N, K) representations, or {panel
     import matplotlib.pyplot as plt
     panels = features if isinstance(features, dict) else {"": features}
     y = np.asarray(labels)
-    for name, f in panels.items(): _need(len(f) == len(y), "labels", len(y), f"one per row of features[{name!r}] ({len(f)})")
+    for name, f in panels.items():
+        check_that(len(f) == len(y), "labels", len(y), f"one per row of features[{name!r}] ({len(f)})")
     idx = np.arange(len(y))
-    if max_points is not None and len(y) > max_points: idx = np.sort(np.random.default_rng(seed).choice(len(y), max_points, replace=False))
+    if max_points is not None and len(y) > max_points:
+        idx = np.sort(np.random.default_rng(seed).choice(len(y), max_points, replace=False))
     classes = np.unique(y)
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 0.8, 3.4), squeeze=False)
@@ -718,8 +791,11 @@ def tsne_figure(features,                    # (N, K) representations, or {panel
         for i, c in enumerate(classes):
             sel = y[idx] == c
             ax.scatter(e[sel, 0], e[sel, 1], s=4, color=cmap(i % cmap.N), label=str(c))
-        ax.set_title(name, fontsize=9); ax.set_xticks([]); ax.set_yticks([])
-        ax.set_xlabel("t-SNE 1"); ax.set_ylabel("t-SNE 2")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("t-SNE 1")
+        ax.set_ylabel("t-SNE 2")
     axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, markerscale=2, frameon=False)
     if title: fig.suptitle(title, fontsize=10)
     fig.tight_layout()

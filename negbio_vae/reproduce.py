@@ -16,23 +16,26 @@ from tqdm import tqdm
 from .models import build_model, make_decoder
 from .data import data_root, dataset_info, get_dataset
 from .train import TrainConfig, atomic_write, fit, load_weights, resolve_device
-from .evaluate import (evaluate, extract_features, feature_metrics, inception, inception_weights, probe_accuracy,
-                                 representations, shattering_dim)
+from .evaluate import (evaluate, extract_features, feature_metrics, inception, inception_weights,
+                                 probe_accuracy, representations, shattering_dim)
 from .evaluate import fork_rng, model_device   # the device and RNG conventions of chapter 07
 from .data import batch_images
 
 # %% auto #0
 __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', 'PAPER_TAB2', 'PAPER_TAB3', 'PAPER_TAB5_K256',
-           'PAPER_TAB4', 'SCALES', 'BETA_MODELS', 'MC_MODELS', 'Setting', 'experiments', 'MNISTClassifier',
+           'PAPER_TAB4', 'SCALES', 'BETA_MODELS', 'MC_MODELS', 'VERDICTS', 'Setting', 'experiments', 'MNISTClassifier',
            'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one', 'result_path',
-           'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'main']
+           'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim', 'verdict_table',
+           'verdict_counts', 'main']
 
 # %% ../nbs/12_reproduce.ipynb #070f14c2
-TAB1_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None), "C-VAE": ("categorical", None),
+TAB1_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None),
+               "C-VAE": ("categorical", None),
                "NegBio DS-G": ("negbio", "DS-G"), "NegBio DS-C": ("negbio", "DS-C"), "NegBio MC-G": ("negbio", "MC-G"),
                "NegBio MC-C": ("negbio", "MC-C")}
 NEGBIO = [k for k in TAB1_MODELS if k.startswith("NegBio")]
-TAB3_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None), "C-VAE": ("categorical", None),
+TAB3_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None),
+               "C-VAE": ("categorical", None),
                "NegBio-VAE": ("negbio", "DS-C")}          # Tab. 3 uses the DS-C variant (paper §5.3)
 ALL_MODELS = {**TAB1_MODELS, **TAB3_MODELS}
 
@@ -46,7 +49,8 @@ PAPER_TAB1 = {
     "NegBio DS-C": _t((0.004, 0.000), (2.278, 0.049), (0.005, 0.000), (145.141, 0.000), (0.000, 0.000)),
     "NegBio MC-G": _t((0.004, 0.000), (2.267, 0.048), (0.002, 0.000), (1.411, 0.000), (0.000, 0.000)),
     "NegBio MC-C": _t((0.012, 0.000), (2.421, 0.052), (0.027, 0.000), (18.247, 0.000), (0.000, 0.000))}
-PAPER_TAB2 = {"NegBio MC-G": 2.8044, "NegBio MC-C": 2.8434, "NegBio DS-G": 2.8745, "NegBio DS-C": 2.8586, "P-VAE": 1.0343}
+PAPER_TAB2 = {"NegBio MC-G": 2.8044, "NegBio MC-C": 2.8434, "NegBio DS-G": 2.8745, "NegBio DS-C": 2.8586,
+              "P-VAE": 1.0343}
 def _p(*pairs): return dict(zip(("n200", "n1000", "n5000", "shatter"), pairs))
 PAPER_TAB3 = {
     "G-VAE": _p((0.803, 0.009), (0.847, 0.004), (0.865, 0.002), (0.755, 0.004)),
@@ -90,7 +94,7 @@ def experiments(scale: str = "cpu",     # a key of SCALES
                 seeds: int = 3,         # seeds of Tab. 1 and Tab. 3
                 ablation_seeds: int = 1 # seeds of the ablations (Tab. 4, beta, MC samples)
                ) -> list[tuple[str, str, int, Setting]]:
-    "Every run of this chapter as (experiment, model label, seed, setting): two seeds of the tables, the ablations, the other seeds."
+    "Every run as (experiment, model label, seed, setting): two seeds of the tables, the ablations, the other seeds."
     if scale not in SCALES: raise ValueError(f"`scale` must be one of {tuple(SCALES)}, got {scale!r}")
     for n, v in (("seeds", seeds), ("ablation_seeds", ablation_seeds)):
         if not (isinstance(v, int) and v >= 1): raise ValueError(f"`{n}` must be an int >= 1, got {v!r}")
@@ -112,8 +116,10 @@ class MNISTClassifier(nn.Module):
     "A small CNN on MNIST; takes uint8 (B, 3, 28, 28) images (as `extract_features` passes them), returns 10 logits."
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-                                 nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+        self.net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                                 nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
+                                 nn.Linear(128, 10))
     def forward(self, x):
         if x.dtype == torch.uint8: x = x[:, :1].float() / 255
         return self.net(x)
@@ -122,12 +128,13 @@ def mnist_classifier(root=None,              # data root (MNIST, and where the w
                      path=None,              # weights file; None: <data root>/weights/mnist_classifier.pt
                      epochs: int = 2, seed: int = 0, device=None,
                      progress: bool | None = None) -> MNISTClassifier:
-    "The cached MNIST classifier, trained (and saved) on first use; `.test_accuracy` holds its accuracy on the 10000 test images."
+    "The MNIST classifier, cached; trained on first use; `.test_accuracy`: its accuracy on the 10000 test digits."
     path = Path(path) if path is not None else data_root(root) / "weights" / "mnist_classifier.pt"
     net = MNISTClassifier()
     if path.exists():
         st = load_weights(path, what="MNIST classifier weights (delete the file to retrain it)")
-        net.load_state_dict(st["state_dict"]); net.test_accuracy = st["test_accuracy"]
+        net.load_state_dict(st["state_dict"])
+        net.test_accuracy = st["test_accuracy"]
         return net.eval()
     device = resolve_device(device)
     g = torch.Generator().manual_seed(seed)
@@ -137,25 +144,31 @@ def mnist_classifier(root=None,              # data root (MNIST, and where the w
         net = MNISTClassifier().to(device)
         opt = torch.optim.Adam(net.parameters(), 1e-3)
         for _ in range(epochs):
-            for x, y in tqdm(DataLoader(train, batch_size=128, shuffle=True, generator=g), desc="MNIST classifier", leave=False,
-                             disable=None if progress is None else not progress, file=sys.stderr):
+            for x, y in tqdm(DataLoader(train, batch_size=128, shuffle=True, generator=g), desc="MNIST classifier",
+                             leave=False, disable=None if progress is None else not progress, file=sys.stderr):
                 loss = F.cross_entropy(net(x.to(device)), torch.as_tensor(y).to(device))
-                opt.zero_grad(); loss.backward(); opt.step()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
     net.eval()
     with torch.no_grad():
-        hits = sum((net(x.to(device)).argmax(1).cpu() == torch.as_tensor(y)).sum().item() for x, y in DataLoader(test, batch_size=1000))
-    net = net.cpu(); net.test_accuracy = hits / len(test)
+        hits = sum((net(x.to(device)).argmax(1).cpu() == torch.as_tensor(y)).sum().item()
+                   for x, y in DataLoader(test, batch_size=1000))
+    net = net.cpu()
+    net.test_accuracy = hits / len(test)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: torch.save({"state_dict": net.state_dict(), "test_accuracy": net.test_accuracy}, f))
     return net
 
 class _Logits(nn.Module):
     "The class logits of an Inception that returns (features, logits)."
-    def __init__(self, net): super().__init__(); self.net = net
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
     def forward(self, x): return self.net(x)[1]
 
 def inception_score_network(root=None, weights=None) -> tuple[nn.Module, str]:
-    "(network, name): Inception with its ImageNet logits when torch-fidelity's weights are found, else the MNIST classifier."
+    "(network, name): Inception with ImageNet logits if torch-fidelity's weights are found, else the MNIST classifier."
     path = inception_weights(weights, root)
     try:
         if path is not None: return _Logits(inception(64, weights=path, logits=True)), "Inception (ImageNet)"
@@ -167,7 +180,8 @@ def inception_score_network(root=None, weights=None) -> tuple[nn.Module, str]:
 def reconstructions(model, dataset, seed: int = 0, batch_size: int = 500, device=None) -> torch.Tensor:
     "Eval-mode (exact-sample) reconstructions of every image of `dataset`, on the CPU."
     device = model_device(model, device)
-    was = model.training; model.eval()
+    was = model.training
+    model.eval()
     out = []
     with fork_rng(device):
         torch.manual_seed(seed)
@@ -180,8 +194,8 @@ def build(label: str, setting: Setting, dataset: str = "mnist") -> nn.Module:
     "The model `label` (a key of ALL_MODELS, or an encoder name for Tab. 4) shaped for `dataset` under `setting`."
     info = dataset_info(dataset)
     name, variant = ALL_MODELS.get(label, ("negbio", "DS-G"))
-    m = build_model(name, variant=variant, image_shape=info.shape, n_latents=setting.latents, arch=setting.arch, beta=setting.beta,
-                    n_samples=setting.n_samples, data_range=info.data_range)
+    m = build_model(name, variant=variant, image_shape=info.shape, n_latents=setting.latents, arch=setting.arch,
+                    beta=setting.beta, n_samples=setting.n_samples, data_range=info.data_range)
     if setting.decoder_arch not in (None, setting.arch):
         m.decoder = make_decoder(setting.decoder_arch, info.shape, setting.latents, info.data_range)
     return m
@@ -195,7 +209,8 @@ def run_one(label: str, seed: int, setting: Setting,
             progress: bool | None = False) -> dict:
     "Train model `label` with `seed` under `setting` and return its metrics (and wall times)."
     if label not in ALL_MODELS and label not in ("linear", "mlp", "conv"):
-        raise ValueError(f"`label` must be one of {tuple(ALL_MODELS)} or an encoder ('linear', 'mlp', 'conv'), got {label!r}")
+        raise ValueError(f"`label` must be one of {tuple(ALL_MODELS)} or an encoder ('linear', 'mlp', 'conv'), got "
+                         f"{label!r}")
     info = dataset_info(dataset)
     train = get_dataset(dataset, root=root, split="train")
     if setting.train_images is not None: train = Subset(train, range(min(setting.train_images, len(train))))
@@ -203,18 +218,20 @@ def run_one(label: str, seed: int, setting: Setting,
     ev = Subset(test, range(min(setting.eval_images, len(test))))
     torch.manual_seed(seed)
     model = build(label, setting, dataset)
-    cfg = TrainConfig(epochs=setting.epochs, batch_size=setting.batch_size, lr=setting.lr, beta=setting.beta, tau_end=setting.tau_end,
-                      seed=seed, device=device, progress=bool(progress), log_every=50)
+    cfg = TrainConfig(epochs=setting.epochs, batch_size=setting.batch_size, lr=setting.lr, beta=setting.beta,
+                      tau_end=setting.tau_end, seed=seed, device=device, progress=bool(progress), log_every=50)
     t0 = time.perf_counter()
     res = fit(model, train, None, cfg)
     t1 = time.perf_counter()
     model = res.model
     if save is not None: atomic_write(save, lambda f: torch.save(model.state_dict(), f))
-    r = dict(evaluate(model, ev, seed=seed, progress=progress), train_s=round(t1 - t0, 1), updates=res.step, final_loss=res.last("train")["loss"])
+    r = dict(evaluate(model, ev, seed=seed, progress=progress).to_dict(), train_s=round(t1 - t0, 1), updates=res.step,
+             final_loss=res.last("train")["loss"])
     if setting.fid_images and (fid_extractor is not None or is_network is not None):
         rec = reconstructions(model, Subset(test, range(min(setting.fid_images, len(test)))), seed=seed)
         if fid_extractor is not None:
-            r["fid"] = feature_metrics(real_features, extract_features(rec, fid_extractor, info.data_range), metrics=("fid",))["fid"]
+            r["fid"] = feature_metrics(real_features, extract_features(rec, fid_extractor, info.data_range),
+                                       metrics=("fid",))["fid"]
         if is_network is not None:
             r.update(feature_metrics(None, None, extract_features(rec, is_network, info.data_range), metrics=("is",)))
     if setting.probes:
@@ -247,14 +264,16 @@ def run_grid(runs: list,                  # (experiment, label, seed, setting) t
              root=None, device=None,
              fid: bool = True, inception_score: bool = True,
              progress: bool | None = None) -> list[dict]:
-    "Run (or skip, when already done) every run of this shard; return the results of all `runs` found on disk afterwards."
+    "Run (or skip, when done) every run of this shard; return the results of all `runs` found on disk afterwards."
     i, n = shard
     if not (isinstance(n, int) and n >= 1 and isinstance(i, int) and 0 <= i < n):
         raise ValueError(f"`shard` must be (i, n) with ints 0 <= i < n, got {shard!r}")
     todo = [r for j, r in enumerate(runs) if j % n == i and not result_path(results, *r).exists()]
     nets = {}
-    for exp, label, seed, st in tqdm(todo, desc="runs", unit="run", disable=None if progress is None else not progress, file=sys.stderr):
-        if fid and st.fid_images and ("fid", st.fid_images) not in nets: nets["fid", st.fid_images] = _features(root, st.fid_images, results, dataset)
+    for exp, label, seed, st in tqdm(todo, desc="runs", unit="run", disable=None if progress is None else not progress,
+                                     file=sys.stderr):
+        if fid and st.fid_images and ("fid", st.fid_images) not in nets:
+            nets["fid", st.fid_images] = _features(root, st.fid_images, results, dataset)
         if inception_score and st.fid_images and "is" not in nets: nets["is"] = inception_score_network(root)[0]
         ext, real = nets.get(("fid", st.fid_images), (None, None))
         t0 = time.time()
@@ -283,7 +302,7 @@ def _get(r: dict, path: str):
     return r
 
 def summarize(results: list[dict], metrics: dict, by=("experiment", "label"), where=None) -> dict:
-    "{group: {metric: (mean, std, n)}} over the results (std with ddof=1; NaN for one seed); `metrics` maps names to result paths."
+    "{group: {metric: (mean, std, n)}} of the results (std: ddof=1, NaN for one seed); `metrics`: name -> result path."
     groups = {}
     for r in results:
         if where is not None and not where(r): continue
@@ -294,7 +313,8 @@ def summarize(results: list[dict], metrics: dict, by=("experiment", "label"), wh
         out[g] = {}
         for name, path in metrics.items():
             v = np.array([x for x in (_get(r, path) for r in rs) if x is not None], dtype=float)
-            out[g][name] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, len(v)) if len(v) else None
+            out[g][name] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan,
+                            len(v)) if len(v) else None
     return out
 
 def fmt(ms, digits=3) -> str:
@@ -305,7 +325,8 @@ def fmt(ms, digits=3) -> str:
 
 def markdown_table(header: list, rows: list) -> str:
     "A Markdown table."
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+    return "\n".join(["| " + " | ".join(header) + " |",
+                      "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 # %% ../nbs/12_reproduce.ipynb #d1db4675
 def compare(a, b, sign: int = -1) -> str:
@@ -319,14 +340,47 @@ def compare(a, b, sign: int = -1) -> str:
     v = "confirmed" if (d > 0) == (sign > 0) else "not confirmed"
     return v + (" (1 seed)" if one_seed else "")
 
+# %% ../nbs/12_reproduce.ipynb #71dbeaa8
+@dataclass(frozen=True)
+class Claim:
+    "One claim of the paper and the two summaries of ours it rests on; `verdict` is `compare`'s."
+    text: str                   # the claim, in words
+    paper: str                  # the paper's numbers (or sentence) behind it
+    ours: tuple | None          # (mean, std, n) of the side the claim is about; None: not run
+    other: tuple | None         # (mean, std, n) it is compared with, or a level such as (1.0, 0.0, 1)
+    sign: int = -1              # -1: the claim is ours < other; +1: ours > other
+    digits: int = 4             # decimals shown
+
+    @property
+    def verdict(self) -> str: return compare(self.ours, self.other, self.sign)
+
+    def row(self) -> list[str]:
+        "The claim's row of the verdict table: claim, paper, ours vs other, verdict."
+        return [self.text, self.paper, f"{fmt(self.ours, self.digits)} vs {fmt(self.other, self.digits)}", self.verdict]
+
+VERDICTS = ("confirmed", "not confirmed", "not resolved", "not run")
+
+def verdict_table(claims: list) -> str:
+    "The Markdown table of `claims`, one row each."
+    return markdown_table(["claim", "paper", "ours", "verdict"], [c.row() for c in claims])
+
+def verdict_counts(claims: list) -> dict:
+    "How many `claims` have each verdict (a '(1 seed)' verdict counts as its kind)."
+    return {v: sum(c.verdict.startswith(v) for c in claims) for v in VERDICTS}
+
+
 # %% ../nbs/12_reproduce.ipynb #1925a918
 def main(argv=None) -> int:
-    "python -m negbio_vae.reproduce [--scale cpu|gpu] [--seeds 3] [--results DIR] [--shard i/n] [--root DATA] [--device DEV] [--threads N]"
-    p = argparse.ArgumentParser(prog="python -m negbio_vae.reproduce", description="Train and measure the runs of the MNIST reproduction (chapter 12).")
-    p.add_argument("--scale", default="cpu", choices=tuple(SCALES)); p.add_argument("--seeds", type=int, default=3)
+    "`python -m negbio_vae.reproduce` (--scale, --seeds, --results, --shard i/n, --root, --device, --threads, --only)."
+    p = argparse.ArgumentParser(prog="python -m negbio_vae.reproduce",
+                                description="Train and measure the runs of the MNIST reproduction (chapter 12).")
+    p.add_argument("--scale", default="cpu", choices=tuple(SCALES))
+    p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--results", default=None, help="result folder (default runs/reproduce-<scale>)")
-    p.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i"); p.add_argument("--root", default=None)
-    p.add_argument("--device", default=None); p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
+    p.add_argument("--root", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--only", default=None, help="comma-separated experiments (tab1,tab3,tab4,beta,mc)")
     a = p.parse_args(argv)
     try: i, n = (int(v) for v in a.shard.split("/"))

@@ -14,7 +14,7 @@ import torch.nn as nn
 from typing import NamedTuple
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
-from .distributions import MAX_SAMPLE_ELEMENTS, check_int, check_number
+from .distributions import MAX_SAMPLE_ELEMENTS, check_choice, check_int, check_number, check_that
 from .data import batch_images
 
 # %% auto #0
@@ -30,7 +30,9 @@ def lr_factor(step: int,          # updates taken so far (the factor applies to 
               min_ratio: float = 0.0  # rho: the cosine ends at rho * peak
              ) -> float:
     "Learning-rate multiplier: linear warmup over `warmup_steps`, then a half cosine to `min_ratio` at `total_steps`."
-    check_int(step, "step", 0); check_int(total_steps, "total_steps", 1); check_int(warmup_steps, "warmup_steps", 0)
+    check_int(step, "step", 0)
+    check_int(total_steps, "total_steps", 1)
+    check_int(warmup_steps, "warmup_steps", 0)
     check_number(min_ratio, "min_ratio", 0, 1)
     if step < warmup_steps: return (step + 1) / warmup_steps
     if total_steps <= warmup_steps: return 1.0
@@ -47,9 +49,11 @@ def temperature_at(step: int,             # updates taken so far
                    anneal_frac: float = 0.5, # f: annealing lasts f * T steps
                    schedule: str = "linear"  # 'linear' or 'exp' (geometric)
                   ) -> float:
-    "Relaxation temperature at `step`: from `tau_start` to `tau_end` over the first `anneal_frac` of training, then constant."
-    check_int(step, "step", 0); check_int(total_steps, "total_steps", 1)
-    check_number(tau_start, "tau_start", 0, lo_open=True); check_number(tau_end, "tau_end", 0, lo_open=True)
+    "Relaxation temperature at `step`: `tau_start` to `tau_end` over the first `anneal_frac` of the run, then constant."
+    check_int(step, "step", 0)
+    check_int(total_steps, "total_steps", 1)
+    check_number(tau_start, "tau_start", 0, lo_open=True)
+    check_number(tau_end, "tau_end", 0, lo_open=True)
     check_number(anneal_frac, "anneal_frac", 0, 1)
     n = anneal_frac * total_steps
     u = 1.0 if n <= 0 else min(1.0, step / n)
@@ -64,13 +68,15 @@ def beta_at(step: int,            # updates taken so far
             warmup_steps: int = 0 # B: linear ramp length (0: no warmup)
            ) -> float:
     "KL weight at `step`: a linear ramp from beta/B to `beta` over the first B = `warmup_steps` updates, then `beta`."
-    check_int(step, "step", 0); check_number(beta, "beta", 0); check_int(warmup_steps, "warmup_steps", 0)
+    check_int(step, "step", 0)
+    check_number(beta, "beta", 0)
+    check_int(warmup_steps, "warmup_steps", 0)
     return beta if warmup_steps <= 0 else beta * min(1.0, (step + 1) / warmup_steps)
 
 # %% ../nbs/06_train.ipynb #21758e53
 @dataclass
 class TrainConfig:
-    "Every option of `fit`, with defaults (P-VAE recipe: Adamax, lr 5e-3, clip 500, tau 1 -> tau_end over the first half)."
+    "Every option of `fit`, with defaults (P-VAE recipe: Adamax, lr 5e-3, clip 500, tau 1 -> tau_end in half the run)."
     epochs: int = 10                  # passes over the training data; the schedules span them
     max_steps: int | None = None      # shorten the run to this many updates (schedules scaled to it); None: all epochs
     stop_after: int | None = None     # pause after this many updates, schedules unchanged (`resume` continues)
@@ -88,7 +94,7 @@ class TrainConfig:
     tau_anneal_frac: float = 0.5      # fraction of training over which tau anneals
     tau_schedule: str = "linear"      # 'linear' or 'exp'
     grad_clip: float | None = 500.0   # max global gradient norm; None: no clipping
-    seed: int = 0                     # seeds the model noise (torch, numpy, random; + rank under DDP) and the data order
+    seed: int = 0                     # seeds the noise (torch, numpy, random; + rank under DDP) and the data order
     device: str | None = None         # None: cuda if available, else mps, else cpu
     amp: bool = False                 # autocast the training forward pass
     amp_dtype: str = "bfloat16"       # 'bfloat16' or 'float16' (float16 adds a GradScaler)
@@ -106,36 +112,30 @@ class TrainConfig:
     def __post_init__(self): _validate_config(self)   # the device is checked for availability by `fit` (resolve_device)
 
 # %% ../nbs/06_train.ipynb #d92f532e
-def _need(ok, name, value, allowed):
-    if not ok: raise ValueError(f"TrainConfig.{name} must be {allowed}, got {value!r}")
-
-def _is_int(v, lo=None): return isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo)
-def _is_num(v, lo=None, hi=None, lo_open=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v): return False
-    return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
-
 def _validate_config(c):
-    _need(_is_int(c.epochs, 1), "epochs", c.epochs, "an int >= 1")
-    _need(c.max_steps is None or _is_int(c.max_steps, 1), "max_steps", c.max_steps, "None or an int >= 1")
-    _need(c.stop_after is None or _is_int(c.stop_after, 1), "stop_after", c.stop_after, "None or an int >= 1")
-    _need(_is_int(c.batch_size, 1), "batch_size", c.batch_size, "an int >= 1")
-    _need(c.optimizer in ("adam", "adamax"), "optimizer", c.optimizer, "'adam' or 'adamax'")
-    _need(_is_num(c.lr, 0, lo_open=True), "lr", c.lr, "a finite number > 0")
-    _need(_is_num(c.weight_decay, 0), "weight_decay", c.weight_decay, "a finite number >= 0")
-    for k in ("warmup_epochs", "beta_warmup_epochs"): _need(_is_num(getattr(c, k), 0), k, getattr(c, k), "a finite number >= 0")
-    _need(_is_num(c.lr_min_ratio, 0, 1), "lr_min_ratio", c.lr_min_ratio, "in [0, 1]")
-    _need(c.beta is None or _is_num(c.beta, 0, lo_open=True), "beta", c.beta, "None or a finite number > 0")
-    for k in ("tau_start", "tau_end"): _need(_is_num(getattr(c, k), 0, lo_open=True), k, getattr(c, k), "a finite number > 0")
-    _need(_is_num(c.tau_anneal_frac, 0, 1), "tau_anneal_frac", c.tau_anneal_frac, "in [0, 1]")
-    _need(c.tau_schedule in TAU_SCHEDULES, "tau_schedule", c.tau_schedule, f"one of {TAU_SCHEDULES}")
-    _need(c.grad_clip is None or _is_num(c.grad_clip, 0, lo_open=True), "grad_clip", c.grad_clip, "None or a finite number > 0")
-    _need(_is_int(c.seed, 0), "seed", c.seed, "an int >= 0")
-    _need(c.amp_dtype in ("bfloat16", "float16"), "amp_dtype", c.amp_dtype, "'bfloat16' or 'float16'")
-    for k in ("checkpoint_every", "log_every", "val_every"): _need(_is_int(getattr(c, k), 1), k, getattr(c, k), "an int >= 1")
-    _need(_is_int(c.num_workers, 0), "num_workers", c.num_workers, "an int >= 0")
-    _need(c.distributed in ("auto", "off"), "distributed", c.distributed, "'auto' or 'off'")
+    "ValueError naming the first field of the TrainConfig `c` that is not valid (chapter 00's checks)."
+    check_int(c.epochs, "epochs")
+    for k in ("max_steps", "stop_after"):          # None: the whole run, no pause
+        if getattr(c, k) is not None: check_int(getattr(c, k), k)
+    check_int(c.batch_size, "batch_size")
+    check_choice(c.optimizer, "optimizer", ("adam", "adamax"))
+    check_number(c.lr, "lr", 0, lo_open=True)
+    for k in ("weight_decay", "warmup_epochs", "beta_warmup_epochs"): check_number(getattr(c, k), k, 0)
+    check_number(c.lr_min_ratio, "lr_min_ratio", 0, 1)
+    if c.beta is not None: check_number(c.beta, "beta", 0, lo_open=True)
+    for k in ("tau_start", "tau_end"): check_number(getattr(c, k), k, 0, lo_open=True)
+    check_number(c.tau_anneal_frac, "tau_anneal_frac", 0, 1)
+    check_choice(c.tau_schedule, "tau_schedule", TAU_SCHEDULES)
+    if c.grad_clip is not None: check_number(c.grad_clip, "grad_clip", 0, lo_open=True)
+    check_int(c.seed, "seed", 0)
+    check_choice(c.amp_dtype, "amp_dtype", ("bfloat16", "float16"))
+    for k in ("checkpoint_every", "log_every", "val_every"): check_int(getattr(c, k), k)
+    check_int(c.num_workers, "num_workers", 0)
+    check_choice(c.distributed, "distributed", ("auto", "off"))
     try: c.device is None or torch.device(c.device)
-    except (RuntimeError, TypeError): _need(False, "device", c.device, "None or a device such as 'cpu', 'cuda' or 'cuda:1'")
+    except (RuntimeError, TypeError):
+        check_that(False, "device", c.device, "None or a device such as 'cpu', 'cuda' or 'cuda:1'")
+
 
 # %% ../nbs/06_train.ipynb #069b2507
 class RunLength(NamedTuple):
@@ -170,7 +170,9 @@ def plot_schedules(config: TrainConfig,      # the schedules' parameters
     t = np.arange(T + 1)
     b = beta if config.beta is None else config.beta
     curves = [("learning rate", [config.lr * lr_factor(s, T, W, config.lr_min_ratio) for s in t]),
-              ("temperature τ", [temperature_at(s, T, config.tau_start, config.tau_end, config.tau_anneal_frac, config.tau_schedule) for s in t]),
+              ("temperature τ",
+               [temperature_at(s, T, config.tau_start, config.tau_end, config.tau_anneal_frac, config.tau_schedule)
+                for s in t]),
               ("KL weight β", [beta_at(s, b, B) for s in t])]
     fig, axs = plt.subplots(1, 3, figsize=(11, 3))
     for ax, (name, y) in zip(axs, curves):
@@ -181,19 +183,24 @@ def plot_schedules(config: TrainConfig,      # the schedules' parameters
 
 # %% ../nbs/06_train.ipynb #4ea44589
 def _stream_seed(seed: int, epoch: int, stream: int = 0) -> int:
-    "A 32-bit seed mixed from (seed, epoch, stream) by numpy's SeedSequence (stream 0: data order, 1: validation noise)."
+    "A 32-bit seed mixed from (seed, epoch, stream) by numpy's SeedSequence (stream 0: data order, 1: validation)."
     return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 class EpochBatchSampler(Sampler):
-    "Batches of a permutation that depends only on (seed, epoch); `set_epoch(e, start)` skips consumed batches; shards over ranks."
+    "Batches of a permutation of (seed, epoch) only; `set_epoch(e, start)` skips consumed batches; shards over ranks."
     def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = True,
                  rank: int = 0, world_size: int = 1,
                  even: bool = True):  # cut to a multiple of world_size so every rank gets as many batches
-        check_int(n, "n", 0); check_int(batch_size, "batch_size", 1); check_int(world_size, "world_size", 1)
-        if n > MAX_SAMPLE_ELEMENTS: raise ValueError(f"`n`={n} items is above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
-        if not (check_int(rank, "rank", 0) < world_size): raise ValueError(f"`rank` must be < `world_size`={world_size}, got {rank}")
+        check_int(n, "n", 0)
+        check_int(batch_size, "batch_size", 1)
+        check_int(world_size, "world_size", 1)
+        if n > MAX_SAMPLE_ELEMENTS:
+            raise ValueError(f"`n`={n} items is above MAX_SAMPLE_ELEMENTS={MAX_SAMPLE_ELEMENTS}")
+        if not (check_int(rank, "rank", 0) < world_size):
+            raise ValueError(f"`rank` must be < `world_size`={world_size}, got {rank}")
         if drop_last and n // world_size < batch_size:
-            raise ValueError(f"batch_size={batch_size} exceeds the {n // world_size} items per rank (n={n}, world_size={world_size}) with drop_last=True")
+            raise ValueError(f"batch_size={batch_size} exceeds the {n // world_size} items per rank (n={n}, "
+                             f"world_size={world_size}) with drop_last=True")
         self.n, self.batch_size, self.seed, self.shuffle, self.drop_last = n, batch_size, seed, shuffle, drop_last
         self.rank, self.world_size, self.even, self.epoch, self.start = rank, world_size, even, 0, 0
 
@@ -205,7 +212,8 @@ class EpochBatchSampler(Sampler):
         if self.even: perm = perm[: self.n - self.n % self.world_size]
         return perm[self.rank::self.world_size]
     def __len__(self):
-        m = self.n // self.world_size if self.even else len(range(self.rank, self.n, self.world_size))   # items of this rank
+        # items of this rank
+        m = self.n // self.world_size if self.even else len(range(self.rank, self.n, self.world_size))
         return m // self.batch_size if self.drop_last else -(-m // self.batch_size)
     def __iter__(self):
         idx = self.indices(self.epoch)
@@ -214,7 +222,8 @@ class EpochBatchSampler(Sampler):
 # %% ../nbs/06_train.ipynb #7e395a8d
 def _check_path(path, name="path"):
     "`path` as a Path; ValueError naming `name` unless it is a str or os.PathLike."
-    if not isinstance(path, (str, os.PathLike)) or str(path) == "": raise ValueError(f"`{name}` must be a file path, got {path!r}")
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValueError(f"`{name}` must be a file path, got {path!r}")
     return Path(path)
 
 def atomic_write(path, write):
@@ -226,7 +235,8 @@ def atomic_write(path, write):
     try:
         with open(tmp, "wb") as f:
             write(f)
-            f.flush(); os.fsync(f.fileno())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -240,21 +250,24 @@ def load_weights(path,                  # a file written by torch.save
                  map_location="cpu",    # passed to torch.load
                  what: str = "weights"  # what the file should be, for the error message
                 ):
-    "torch.load with `weights_only=True`: tensors and plain containers only; any other file is refused with a ValueError."
+    "torch.load with `weights_only=True`: tensors and plain containers only; any other file is a ValueError."
     path = _check_path(path)
     if isinstance(map_location, (str, torch.device)) and str(map_location) != "cpu":
         resolve_device(map_location)                          # an unknown or unavailable device: a clear ValueError
     if not path.is_file(): raise FileNotFoundError(f"{what}: no file at {path}")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)      # "Detected pickle protocol 4": we refuse such files anyway
+            # "Detected pickle protocol 4": we refuse such files anyway
+            warnings.simplefilter("ignore", UserWarning)
             return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:                       # torch's restricted unpickler met something it does not allow
+    # torch's restricted unpickler met something it does not allow
+    except pickle.UnpicklingError as e:
         m = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
         why = ("refused by the restricted unpickler: it is not tensors and plain containers (a pickle of other Python "
                "objects could run code when loaded)")
         first = m.group(1).strip()[:160] if m else type(e).__name__
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as e:   # truncated, corrupt, not torch.save
+    # truncated, corrupt, not torch.save
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as e:
         why, first = "it is truncated, corrupt or not a torch.save file", f"{type(e).__name__}: {str(e).strip()[:160]}"
     raise ValueError(f"{what}: {path} cannot be loaded with torch.load(weights_only=True): {why} ({first}). "
                      f"Delete or replace the file.")
@@ -270,7 +283,8 @@ def capture_rng_state() -> dict:
     "States of the torch (CPU, and CUDA if in use), numpy and Python random number generators."
     kind, key, pos, has_gauss, gauss = np.random.get_state()
     st = {"torch": torch.get_rng_state(), "python": random.getstate(),
-          "numpy": {"key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)}}
+          "numpy": {"key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                    "gauss": float(gauss)}}
     if torch.cuda.is_available() and torch.cuda.is_initialized(): st["cuda"] = torch.cuda.get_rng_state_all()
     return st
 
@@ -292,7 +306,8 @@ def resolve_device(device: str | torch.device | None = None,  # None: cuda if av
         elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): device = "mps"
         else: device = "cpu"
     try: d = torch.device(device)
-    except (RuntimeError, TypeError) as e: raise ValueError(f"`device` must be a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from e
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"`device` must be a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from e
     if local_rank is not None: check_int(local_rank, "local_rank", 0)
     if d.type == "cuda" and d.index is None: d = torch.device("cuda", local_rank or 0)
     _check_available(d)
@@ -305,8 +320,10 @@ def _check_available(d: torch.device):
             raise ValueError(f"`device`={str(d)!r}: CUDA is not available here (torch {torch.__version__}, "
                              f"CUDA build {torch.version.cuda or 'none'}, no usable GPU); use 'cpu'")
         if d.index >= torch.cuda.device_count():
-            raise ValueError(f"`device`={str(d)!r}: this machine has {torch.cuda.device_count()} CUDA device(s), 0..{torch.cuda.device_count() - 1}")
-    elif d.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise ValueError(f"`device`={str(d)!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"0..{torch.cuda.device_count() - 1}")
+    elif d.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                  and torch.backends.mps.is_available()):
         raise ValueError(f"`device`={str(d)!r}: Apple's MPS is not available here; use 'cpu'")
 
 # %% ../nbs/06_train.ipynb #04da413b
@@ -325,9 +342,10 @@ def _setup_distributed(cfg) -> tuple:
 def _as_loader(data, cfg, rank, world, train):
     "(DataLoader, EpochBatchSampler or None) for `data` (None, a Dataset or a DataLoader)."
     if data is None or isinstance(data, DataLoader): return data, None
-    sampler = EpochBatchSampler(len(data), cfg.batch_size, seed=cfg.seed, shuffle=train, drop_last=cfg.drop_last and train,
-                                rank=rank, world_size=world, even=train)
-    loader = DataLoader(data, batch_sampler=sampler, num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
+    sampler = EpochBatchSampler(len(data), cfg.batch_size, seed=cfg.seed, shuffle=train,
+                                drop_last=cfg.drop_last and train, rank=rank, world_size=world, even=train)
+    loader = DataLoader(data, batch_sampler=sampler, num_workers=cfg.num_workers,
+                        generator=torch.Generator().manual_seed(cfg.seed),
                         pin_memory=torch.cuda.is_available() and cfg.device != "cpu")
     return loader, sampler
 
@@ -341,21 +359,71 @@ def _epoch_batches(loader, sampler, epoch, start):
 
 
 
+# %% ../nbs/06_train.ipynb #a8b8af40
+@dataclass
+class _Parts:
+    "What one update changes: the model (raw, and wrapped for DDP / compile), parameters, optimizer, schedule, scaler."
+    net: nn.Module                  # what the forward pass calls (the raw model, or its DDP / compiled wrapper)
+    raw: nn.Module                  # the model itself: state dicts, validation, what `fit` returns
+    params: list                    # its trainable parameters (gradient clipping, the non-finite check)
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+
+@dataclass(frozen=True)
+class _Data:
+    "The run's data: the training loader and its sampler (None for a caller's DataLoader), the validation loader."
+    train: DataLoader
+    sampler: EpochBatchSampler | None
+    val: DataLoader | None
+
+@dataclass(frozen=True)
+class _Process:
+    "This process in the run: its device and its place in a distributed run."
+    device: torch.device
+    rank: int = 0                   # 0 logs and writes the checkpoint
+    world: int = 1                  # number of processes
+    owns_group: bool = False        # `fit` started the process group, so it ends it
+
+@dataclass(frozen=True)
+class _Plan:
+    "The config, the run's lengths in updates, the target beta and the checkpoint file."
+    cfg: TrainConfig
+    spe: int                        # updates per epoch
+    total: int                      # T: the updates the schedules span (max_steps shortens it)
+    lr_warmup: int                  # W: learning-rate warm-up updates
+    beta_warmup: int                # B: beta warm-up updates
+    stop: int                       # updates to reach in this call: T, or fewer with stop_after (a pause)
+    beta_target: float              # config.beta, else the model's own beta
+    checkpoint: Path | None         # out_dir/checkpoint.pt; None without out_dir
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, spe: int, model) -> _Plan:
+        "The plan of a run of `model` under `cfg` with `spe` updates per epoch."
+        T, W, B = run_length(cfg, spe)
+        stop = T if cfg.stop_after is None else min(cfg.stop_after, T)
+        beta = float(model.beta) if cfg.beta is None else cfg.beta
+        ckpt = Path(cfg.out_dir) / "checkpoint.pt" if cfg.out_dir is not None else None
+        return cls(cfg, spe, T, W, B, stop, beta, ckpt)
+
+
 # %% ../nbs/06_train.ipynb #deda2241
 def _make_optimizer(params, cfg):
     opt = {"adam": torch.optim.Adam, "adamax": torch.optim.Adamax}[cfg.optimizer]
     return opt(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-def _train_step(net, params, opt, sched, scaler, x, tau, beta, cfg):
+def _train_step(parts: _Parts, x, tau, beta, cfg):
     "One optimizer update; returns (loss, recon_loss, kl_loss) detached, as one float32 tensor on the device."
     with torch.autocast(x.device.type, dtype=getattr(torch, cfg.amp_dtype), enabled=cfg.amp):
-        out = net(x, temperature=tau, beta=beta)
-    opt.zero_grad(set_to_none=True)
-    scaler.scale(out.loss).backward()
+        out = parts.net(x, temperature=tau, beta=beta)
+    parts.opt.zero_grad(set_to_none=True)
+    parts.scaler.scale(out.loss).backward()
     if cfg.grad_clip is not None:
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-    scaler.step(opt); scaler.update(); sched.step()
+        parts.scaler.unscale_(parts.opt)
+        torch.nn.utils.clip_grad_norm_(parts.params, cfg.grad_clip)
+    parts.scaler.step(parts.opt)
+    parts.scaler.update()
+    parts.sched.step()
     return torch.stack([out.loss.detach(), out.recon_loss.detach(), out.kl_loss.detach()]).float()
 
 # %% ../nbs/06_train.ipynb #2319ff21
@@ -378,17 +446,19 @@ class NonFiniteLossError(TrainingStopped, FloatingPointError):
         super().__init__(step, f"non-finite {' and '.join(named)}", checkpoint, checkpoint_step)
 
 class _NonFiniteWatch:
-    "First update (1-based) whose loss terms or batch were not all finite, on the device: [step, loss, recon, kl, data]."
-    def __init__(self, device): self.first = torch.zeros(1 + len(WATCHED), dtype=torch.long, device=device)
+    "First update (1-based) whose loss terms or batch were not all finite, on the device: [step, loss, recon, kl, x]."
+    def __init__(self, device, world=1):   # world: processes whose watchers `error` gathers
+        self.first = torch.zeros(1 + len(WATCHED), dtype=torch.long, device=device)
+        self.world = world
     def update(self, terms, step_t, x):
         bad = torch.cat([~torch.isfinite(terms), ~torch.isfinite(x).all().view(1)]).long()
         new = (self.first[0] == 0) & (bad.sum() > 0)
         self.first = torch.where(new, torch.cat([step_t.view(1), bad]), self.first)
-    def error(self, world, checkpoint=None, checkpoint_step=None):
+    def error(self, checkpoint=None, checkpoint_step=None):
         "A NonFiniteLossError for the first bad update over all ranks, or None (reads the device: a host sync)."
         rows = [self.first]
-        if world > 1:
-            rows = [torch.zeros_like(self.first) for _ in range(world)]
+        if self.world > 1:
+            rows = [torch.zeros_like(self.first) for _ in range(self.world)]
             dist.all_gather(rows, self.first)
         rows = [r.tolist() for r in rows if r[0] > 0]
         if not rows: return None
@@ -406,25 +476,28 @@ class History:
     def write(self, folder):
         cols = list(dict.fromkeys(k for r in self.rows for k in r))
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols); w.writeheader(); w.writerows(self.rows)
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(self.rows)
         atomic_write(Path(folder) / "history.csv", lambda f: f.write(buf.getvalue().encode()))
         atomic_write(Path(folder) / "history.json", lambda f: f.write(json.dumps(self.rows, indent=1).encode()))
 
 # %% ../nbs/06_train.ipynb #03895b99
 @torch.no_grad()
-def _validate(model, loader, device, beta, tau, seed, epoch, world) -> dict:
-    "Mean loss terms over `loader` (all ranks), in eval mode, with noise seeded from (seed, epoch)."
-    was_training = model.training
+def _validate(model, loader, proc: _Process, beta, tau, seed) -> dict:
+    "Mean loss terms over `loader` (all ranks), in eval mode, with noise seeded from `seed`."
+    device, was_training = proc.device, model.training
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(_stream_seed(seed, epoch, 1))
+        torch.manual_seed(seed)
         for batch in loader:
             x = batch_images(batch).to(device, non_blocking=True)
             out = model(x, temperature=tau, beta=beta)
             n = x.shape[0]
-            sums += torch.stack([out.loss * n, out.recon_loss * n, out.kl_loss * n, torch.tensor(float(n), device=device)]).double()
-    if world > 1: dist.all_reduce(sums)
+            n_t = torch.tensor(float(n), device=device)
+            sums += torch.stack([out.loss * n, out.recon_loss * n, out.kl_loss * n, n_t]).double()
+    if proc.world > 1: dist.all_reduce(sums)
     model.train(was_training)
     s = sums.tolist()
     return dict(zip(TERMS, (v / s[3] for v in s[:3])))
@@ -440,28 +513,33 @@ class _RunState:
     n_acc: int = 0
     history: History = field(default_factory=History)
 
-def _save_checkpoint(path, raw, opt, sched, scaler, st, cfg, rank, world, elapsed):
-    "Write the checkpoint (rank 0) with every rank's random states."
+def _save_checkpoint(parts: _Parts, st: _RunState, plan: _Plan, proc: _Process, elapsed: float):
+    "Write `plan.checkpoint` (rank 0) with every rank's random states."
     rng = [capture_rng_state()]
-    if world > 1:
-        rng = [None] * world
+    if proc.world > 1:
+        rng = [None] * proc.world
         dist.all_gather_object(rng, capture_rng_state())
-    if rank == 0:
-        atomic_save({"format": 1, "model": raw.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "scaler": scaler.state_dict(), "step": st.step, "epoch": st.epoch, "pos": st.pos, "elapsed": elapsed,
-                     "acc": st.acc.cpu(), "n_acc": st.n_acc, "history": st.history.rows, "rng": rng, "world_size": world,
-                     "config": asdict(cfg)}, path)
-        st.history.write(Path(path).parent)
+    if proc.rank == 0:
+        atomic_save({"format": 1, "model": parts.raw.state_dict(), "optimizer": parts.opt.state_dict(),
+                     "scheduler": parts.sched.state_dict(), "scaler": parts.scaler.state_dict(), "step": st.step,
+                     "epoch": st.epoch, "pos": st.pos, "elapsed": elapsed, "acc": st.acc.cpu(), "n_acc": st.n_acc,
+                     "history": st.history.rows, "rng": rng, "world_size": proc.world, "config": asdict(plan.cfg)},
+                    plan.checkpoint)
+        st.history.write(plan.checkpoint.parent)
 
-def _resume(path, raw, opt, sched, scaler, device, rank, world) -> _RunState:
-    "Load the checkpoint into the model, optimizer, scheduler and scaler; restore this rank's random states."
-    ck = load_checkpoint(path)
-    raw.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"])
-    sched.load_state_dict(ck["scheduler"]); scaler.load_state_dict(ck["scaler"])
-    if ck["world_size"] != world:
-        warnings.warn(f"checkpoint written by {ck['world_size']} processes, resuming with {world}: the data order and noise will differ")
-    restore_rng_state(ck["rng"][rank % len(ck["rng"])])
-    return _RunState(ck["step"], ck["epoch"], ck["pos"], ck["elapsed"], ck["acc"].to(device), ck["n_acc"], History(ck["history"]))
+def _resume(parts: _Parts, plan: _Plan, proc: _Process) -> _RunState:
+    "Load `plan.checkpoint` into the model, optimizer, scheduler and scaler; restore this rank's random states."
+    ck = load_checkpoint(plan.checkpoint)
+    parts.raw.load_state_dict(ck["model"])
+    parts.opt.load_state_dict(ck["optimizer"])
+    parts.sched.load_state_dict(ck["scheduler"])
+    parts.scaler.load_state_dict(ck["scaler"])
+    if ck["world_size"] != proc.world:
+        warnings.warn(f"checkpoint written by {ck['world_size']} processes, resuming with {proc.world}: the data order "
+                      "and noise will differ")
+    restore_rng_state(ck["rng"][proc.rank % len(ck["rng"])])
+    return _RunState(ck["step"], ck["epoch"], ck["pos"], ck["elapsed"], ck["acc"].to(proc.device), ck["n_acc"],
+                     History(ck["history"]))
 
 # %% ../nbs/06_train.ipynb #a86836cd
 @dataclass
@@ -477,14 +555,16 @@ class FitResult:
         return next((r for r in reversed(self.history) if r["split"] == split), None)
 
 # %% ../nbs/06_train.ipynb #910ad0a2
-def _log_row(st, sched, tau, beta, spe, world, elapsed):
-    "Append the train row of the current log interval and reset its sums; returns the row."
+def _log_row(st, world, epoch, **extra):
+    "Append the train row of the log interval (mean loss terms over `world` ranks, then `extra`); reset the sums."
     vals = st.acc / st.n_acc
-    if world > 1: dist.all_reduce(vals); vals /= world
+    if world > 1:
+        dist.all_reduce(vals)
+        vals /= world
     loss, recon, kl = vals.tolist()
-    st.history.append(split="train", step=st.step, epoch=st.epoch + st.pos / spe, loss=loss, recon_loss=recon, kl_loss=kl,
-                      tau=tau, beta=beta, lr=sched.get_last_lr()[0], time_s=round(elapsed, 3))
-    st.acc.zero_(); st.n_acc = 0
+    st.history.append(split="train", step=st.step, epoch=epoch, loss=loss, recon_loss=recon, kl_loss=kl, **extra)
+    st.acc.zero_()
+    st.n_acc = 0
     return st.history.rows[-1]
 
 # %% ../nbs/06_train.ipynb #191413bc
@@ -495,91 +575,108 @@ def fit(model: nn.Module,                 # any model with the shared interface 
        ) -> FitResult:
     "Train `model` on `train_data` with the schedules, checkpoints, resume and DDP set by `config`."
     cfg = TrainConfig() if config is None else config
-    if not isinstance(model, nn.Module): raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(cfg, TrainConfig): raise ValueError(f"`config` must be a TrainConfig or None, got {type(cfg).__name__}")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"`config` must be a TrainConfig or None, got {type(cfg).__name__}")
     for name, d in (("train_data", train_data), ("val_data", val_data)):
         if not (d is None and name == "val_data" or isinstance(d, (Dataset, DataLoader))):
-            raise ValueError(f"`{name}` must be a torch Dataset or DataLoader{' or None' if name == 'val_data' else ''}, got {type(d).__name__}")
+            raise ValueError(f"`{name}` must be a torch Dataset or "
+                             f"DataLoader{' or None' if name == 'val_data' else ''}, got {type(d).__name__}")
     rank, world, local, owns_group = _setup_distributed(cfg)
-    device = resolve_device(cfg.device, local if world > 1 else None)
-    raw = model.to(device)
+    proc = _Process(resolve_device(cfg.device, local if world > 1 else None), rank, world, owns_group)
+    raw = model.to(proc.device)
     loader, sampler = _as_loader(train_data, cfg, rank, world, train=True)
-    val_loader, _ = _as_loader(val_data, cfg, rank, world, train=False)
-    spe = len(loader)
-    T, W, B = run_length(cfg, spe)          # max_steps shortens the run and its schedules (§2.1)
-    stop = T if cfg.stop_after is None else min(cfg.stop_after, T)     # a pause: the schedules still span T
+    data = _Data(loader, sampler, _as_loader(val_data, cfg, rank, world, train=False)[0])
+    plan = _Plan.of(cfg, len(loader), raw)   # max_steps shortens the run and schedules (§2.1), stop_after pauses it
     params = [p for p in raw.parameters() if p.requires_grad]
     opt = _make_optimizer(params, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(lr_factor, total_steps=T, warmup_steps=W, min_ratio=cfg.lr_min_ratio))
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and cfg.amp_dtype == "float16")
-    beta_target = float(raw.beta) if cfg.beta is None else cfg.beta
-    ckpt = Path(cfg.out_dir) / "checkpoint.pt" if cfg.out_dir is not None else None
-    if cfg.resume and ckpt is not None and ckpt.exists(): st = _resume(ckpt, raw, opt, sched, scaler, device, rank, world)
+    lr = functools.partial(lr_factor, total_steps=plan.total, warmup_steps=plan.lr_warmup, min_ratio=cfg.lr_min_ratio)
+    scaler = torch.amp.GradScaler(proc.device.type, enabled=cfg.amp and cfg.amp_dtype == "float16")
+    parts = _Parts(raw, raw, params, opt, torch.optim.lr_scheduler.LambdaLR(opt, lr), scaler)
+    ckpt = plan.checkpoint
+    if cfg.resume and ckpt is not None and ckpt.exists(): st = _resume(parts, plan, proc)
     else:
         if ckpt is not None and ckpt.exists() and rank == 0:
             warnings.warn(f"{ckpt} exists and resume=False: starting afresh and overwriting it")
-        torch.manual_seed(cfg.seed + rank); np.random.seed(cfg.seed + rank); random.seed(cfg.seed + rank)
-        st = _RunState(acc=torch.zeros(3, device=device))
-    net = nn.parallel.DistributedDataParallel(raw, device_ids=[device.index] if device.type == "cuda" else None,
-                                              find_unused_parameters=cfg.find_unused_parameters) if world > 1 else raw
-    if cfg.compile: net = torch.compile(net)
-    return _run(net, raw, params, opt, sched, scaler, loader, sampler, val_loader, st, cfg, device, rank, world, owns_group,
-                ckpt, spe, T, stop, B, beta_target)
+        torch.manual_seed(cfg.seed + rank)
+        np.random.seed(cfg.seed + rank)
+        random.seed(cfg.seed + rank)
+        st = _RunState(acc=torch.zeros(3, device=proc.device))
+    if world > 1:
+        parts.net = nn.parallel.DistributedDataParallel(
+            raw, device_ids=[proc.device.index] if proc.device.type == "cuda" else None,
+            find_unused_parameters=cfg.find_unused_parameters)
+    if cfg.compile: parts.net = torch.compile(parts.net)
+    return _run(parts, data, st, plan, proc)
 
 # %% ../nbs/06_train.ipynb #189893be
-def _stop_for(e, watch, x, params, step, world, checkpoint, checkpoint_step):
-    "The trainer's error for exception `e` raised inside update `step` (1-based), or None to re-raise `e` unchanged."
-    if (err := watch.error(world, checkpoint, checkpoint_step)) is not None: return err
+def _stop_for(e, watch, x, params, step, last_good):
+    "The trainer's error for `e` raised in update `step` (1-based), or None to re-raise `e` unchanged."
+    # last_good: (the last good checkpoint or None, its step or None)
+    if (err := watch.error(*last_good)) is not None: return err
     bad = [name for name, ok in (("data", bool(torch.isfinite(x).all())),
                                  ("parameters", all(bool(torch.isfinite(p).all()) for p in params))) if not ok]
-    if bad: return NonFiniteLossError(step, bad, checkpoint, checkpoint_step)
+    if bad: return NonFiniteLossError(step, bad, *last_good)
     if isinstance(e, (ValueError, torch.OutOfMemoryError)):
-        return TrainingStopped(step, f"{type(e).__name__}: {e}", checkpoint, checkpoint_step)
+        return TrainingStopped(step, f"{type(e).__name__}: {e}", *last_good)
     return None
 
 # %% ../nbs/06_train.ipynb #0146cd8b
-def _run(net, raw, params, opt, sched, scaler, loader, sampler, val_loader, st, cfg, device, rank, world, owns_group,
-         ckpt, spe, T, stop, B, beta_target) -> FitResult:
-    watch, step_t, t0 = _NonFiniteWatch(device), torch.tensor(st.step, device=device), time.perf_counter()
-    pbar = tqdm(total=stop, initial=st.step, disable=not (cfg.progress and rank == 0), unit="step", mininterval=1.0, file=sys.stderr)
-    last_ckpt = (st.step if ckpt is not None and ckpt.exists() and cfg.resume else None)
+def _run(parts: _Parts, data: _Data, st: _RunState, plan: _Plan, proc: _Process) -> FitResult:
+    "The loop of `fit`: updates, validation, history rows and checkpoints, until `plan.stop` updates are taken."
+    cfg, ckpt = plan.cfg, plan.checkpoint
+    watch = _NonFiniteWatch(proc.device, proc.world)
+    step_t, t0 = torch.tensor(st.step, device=proc.device), time.perf_counter()
+    pbar = tqdm(total=plan.stop, initial=st.step, disable=not (cfg.progress and proc.rank == 0), unit="step",
+                mininterval=1.0, file=sys.stderr)
+    last_ckpt = st.step if ckpt is not None and ckpt.exists() and cfg.resume else None
+    last_good = lambda: (ckpt if last_ckpt is not None else None, last_ckpt)   # the last good checkpoint, its step
     try:
-        while st.step < stop:
-            net.train()
-            for batch in _epoch_batches(loader, sampler, st.epoch, st.pos):
-                tau = temperature_at(st.step, T, cfg.tau_start, cfg.tau_end, cfg.tau_anneal_frac, cfg.tau_schedule)
-                beta = beta_at(st.step, beta_target, B)
-                x = batch_images(batch).to(device, non_blocking=True)
-                try: terms = _train_step(net, params, opt, sched, scaler, x, tau, beta, cfg)
+        while st.step < plan.stop:
+            parts.net.train()
+            for batch in _epoch_batches(data.train, data.sampler, st.epoch, st.pos):
+                tau = temperature_at(st.step, plan.total, cfg.tau_start, cfg.tau_end, cfg.tau_anneal_frac,
+                                     cfg.tau_schedule)
+                beta = beta_at(st.step, plan.beta_target, plan.beta_warmup)
+                x = batch_images(batch).to(proc.device, non_blocking=True)
+                try: terms = _train_step(parts, x, tau, beta, cfg)
                 except Exception as e:
-                    err = _stop_for(e, watch, x, params, st.step + 1, world, ckpt if last_ckpt is not None else None, last_ckpt)
+                    err = _stop_for(e, watch, x, parts.params, st.step + 1, last_good())
                     if err is None: raise
                     raise err from e
                 st.step, st.pos = st.step + 1, st.pos + 1
-                step_t += 1; watch.update(terms, step_t, x); st.acc += terms; st.n_acc += 1
-                if st.pos == spe:
+                step_t += 1
+                watch.update(terms, step_t, x)
+                st.acc += terms
+                st.n_acc += 1
+                if st.pos == plan.spe:
                     st.epoch, st.pos = st.epoch + 1, 0
-                    if val_loader is not None and st.epoch % cfg.val_every == 0:
-                        v = _validate(raw, val_loader, device, beta_target, tau, cfg.seed, st.epoch, world)
-                        st.history.append(split="val", step=st.step, epoch=float(st.epoch), **v, beta=beta_target)
+                    if data.val is not None and st.epoch % cfg.val_every == 0:
+                        seed = _stream_seed(cfg.seed, st.epoch, 1)
+                        v = _validate(parts.raw, data.val, proc, plan.beta_target, tau, seed)
+                        st.history.append(split="val", step=st.step, epoch=float(st.epoch), **v, beta=plan.beta_target)
                 elapsed = st.elapsed + time.perf_counter() - t0
-                if st.step % cfg.log_every == 0 or st.step == stop:
-                    watch.check(world, ckpt if last_ckpt is not None else None, last_ckpt)
-                    row = _log_row(st, sched, tau, beta, spe, world, elapsed)
-                    pbar.update(st.step - pbar.n); pbar.set_postfix(loss=f"{row['loss']:.4g}", kl=f"{row['kl_loss']:.3g}", tau=f"{tau:.3g}")
-                if ckpt is not None and (st.step % cfg.checkpoint_every == 0 or st.step == stop):
-                    watch.check(world, ckpt if last_ckpt is not None else None, last_ckpt)
-                    _save_checkpoint(ckpt, raw, opt, sched, scaler, st, cfg, rank, world, elapsed)
+                if st.step % cfg.log_every == 0 or st.step == plan.stop:
+                    watch.check(*last_good())
+                    row = _log_row(st, proc.world, st.epoch + st.pos / plan.spe, tau=tau, beta=beta,
+                                   lr=parts.sched.get_last_lr()[0], time_s=round(elapsed, 3))
+                    pbar.update(st.step - pbar.n)
+                    pbar.set_postfix(loss=f"{row['loss']:.4g}", kl=f"{row['kl_loss']:.3g}", tau=f"{tau:.3g}")
+                if ckpt is not None and (st.step % cfg.checkpoint_every == 0 or st.step == plan.stop):
+                    watch.check(*last_good())
+                    _save_checkpoint(parts, st, plan, proc, elapsed)
                     last_ckpt = st.step
-                if st.step >= stop: break
+                if st.step >= plan.stop: break
     except TrainingStopped:
-        if rank == 0 and ckpt is not None: st.history.write(ckpt.parent)
+        if proc.rank == 0 and ckpt is not None: st.history.write(ckpt.parent)
         raise
     finally:
         pbar.close()
-        if owns_group: dist.destroy_process_group()
-    if rank == 0 and ckpt is not None: st.history.write(ckpt.parent)
-    return FitResult(raw, st.history.rows, st.step, st.epoch, ckpt)
+        if proc.owns_group: dist.destroy_process_group()
+    if proc.rank == 0 and ckpt is not None: st.history.write(ckpt.parent)
+    return FitResult(parts.raw, st.history.rows, st.step, st.epoch, ckpt)
+
 
 # %% ../nbs/06_train.ipynb #ee929ebb
 def measure_throughput(model: nn.Module,        # any model with the shared interface
@@ -590,20 +687,27 @@ def measure_throughput(model: nn.Module,        # any model with the shared inte
                        device=None,             # None: resolve_device()
                        amp: bool = False) -> float:
     "Training throughput in images/s: timed optimizer updates on the batch `x`."
-    check_int(steps, "steps", 1); check_int(warmup, "warmup", 0)
+    check_int(steps, "steps", 1)
+    check_int(warmup, "warmup", 0)
     if steps + warmup > 10**6: raise ValueError(f"`steps` + `warmup` must be at most 10**6, got {steps + warmup}")
     check_number(temperature, "temperature", 0)
-    if not isinstance(model, nn.Module): raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
     if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() >= 2 and len(x) >= 1):
-        raise ValueError(f"`x` must be a floating-point batch of images (B, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+        raise ValueError("`x` must be a floating-point batch of images (B, C, H, W), got "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
     device = resolve_device(device)
     model, x = model.to(device).train(), x.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for i in range(warmup + steps):
-        if i == warmup: sync(); t0 = time.perf_counter()
+        if i == warmup:
+            sync()
+            t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = model(x, temperature=temperature).loss
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
     sync()
     return steps * x.shape[0] / (time.perf_counter() - t0)
