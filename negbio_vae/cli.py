@@ -4,12 +4,13 @@
 
 # %% ../nbs/10_cli.ipynb #a4f283dd
 from __future__ import annotations
-import argparse, contextlib, json, math, os, socket, sys, time, traceback, warnings
+import argparse, contextlib, inspect, json, math, os, socket, sys, time, traceback, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch.utils.data import Subset
 from .models import MODELS, build_model, model_variants
+from .relaxations import SAMPLERS
 from .data import DATASETS, DATA_ROOT_ENV, DataNotFoundError, dataset_info, get_dataset
 from .data import data_root as data_root_of
 from .train import (TrainConfig, TrainingStopped, atomic_write, fit, load_checkpoint, measure_throughput,
@@ -29,7 +30,7 @@ DEFAULTS = dict(model="negbio", variant="DS-C", dataset="digits", scale="cpu", n
                 download=False, seed=0, device=None, optimizer="adamax", lr=5e-3, tau_start=1.0, tau_end=0.1,
                 n_samples=1,
                 amp=False, compile=False, progress=True, checkpoint_every=200, log_every=10, overwrite=False,
-                max_steps=None, threads=None)
+                max_steps=None, threads=None, sampler=None)
 SCALES = {"cpu": dict(arch="mlp", latents=32, hidden=128, epochs=50, batch_size=64, limit=5000, eval_limit=1000,
                       beta=0.05),
           "full": dict(arch="conv", latents=256, hidden=256, epochs=100, batch_size=128, limit=None, eval_limit=None,
@@ -52,7 +53,12 @@ def resolve_settings(explicit: dict,          # options given on the command lin
         s["variant"] = None
     elif s["variant"] not in variants:
         raise ValueError(f"--variant must be one of {variants} for model {s['model']!r}, got {s['variant']!r}")
-    if s["name"] is None: s["name"] = "-".join(str(p) for p in (s["model"], s["variant"], s["dataset"]) if p)
+    if s["sampler"] is not None:
+        if s["sampler"] not in SAMPLERS: raise ValueError(f"--sampler must be one of {tuple(SAMPLERS)}, got {s['sampler']!r}")
+        takers = [m for m in MODELS if model_variants(m) or "sampler" in inspect.signature(MODELS[m]).parameters]
+        if s["model"] not in takers: raise ValueError(f"--sampler applies to the models {takers}, got {s['model']!r}")
+    if s["name"] is None:
+        s["name"] = "-".join(str(p) for p in (s["model"], s["variant"], s["sampler"], s["dataset"]) if p)
     return s
 
 # %% ../nbs/10_cli.ipynb #87c234d1
@@ -61,6 +67,8 @@ def make_model(s: dict) -> torch.nn.Module:
     info = dataset_info(s["dataset"])
     kw = dict(image_shape=info.shape, n_latents=s["latents"], arch=s["arch"], beta=s["beta"], n_samples=s["n_samples"],
               data_range=info.data_range, hidden=s["hidden"])
+    if s.get("sampler") is not None:                     # a paper variant takes it for its EAT ('C') letter
+        kw["eat_sampler" if s["variant"] is not None else "sampler"] = s["sampler"]
     return build_model(s["model"], variant=s["variant"], **kw)
 
 def make_config(s: dict, run_dir) -> TrainConfig:
@@ -433,6 +441,8 @@ def _train_options(t: argparse.ArgumentParser):
     a("--variant", choices=sorted({v for m in MODELS for v in model_variants(m)}),
       help=f"the model's paper variant (NegBio-VAE; default {DEFAULTS['variant']})")
     a("--dataset", choices=list(DATASETS), help=f"dataset (default {DEFAULTS['dataset']})")
+    a("--sampler", choices=list(SAMPLERS), help="the relaxed Poisson sampler of the P- and NegBio-VAE, from chapter 01's "
+      "registry (default: the model's; EAT-sigmoid for the paper's C variants)")
     a("--scale", choices=list(SCALES), help="preset: 'cpu' (MLP, K=32, <=5000 images, 50 epochs, beta 0.05, 1 thread; "
       "default) or 'full' (conv, K=256, all data, 100 epochs, beta 1)")
     a("--arch", choices=["linear", "mlp", "conv"])
