@@ -21,14 +21,18 @@ MAX_BENCH_ELEMENTS = 2**28        # batch x latents (x samples) above this is re
 
 def _check_size(batch, latents, name="batch x latents"):
     "Ints >= 1 whose product is at most MAX_BENCH_ELEMENTS."
-    check_int(batch, "batch"); check_int(latents, "latents")
-    if batch * latents > MAX_BENCH_ELEMENTS: raise ValueError(f"`{name}` = {batch * latents} is above MAX_BENCH_ELEMENTS={MAX_BENCH_ELEMENTS}")
+    check_int(batch, "batch")
+    check_int(latents, "latents")
+    if batch * latents > MAX_BENCH_ELEMENTS:
+        raise ValueError(f"`{name}` = {batch * latents} is above MAX_BENCH_ELEMENTS={MAX_BENCH_ELEMENTS}")
 
 # %% ../nbs/11_benchmarks.ipynb #ac1217ec
 def _fix_mmap_threshold():
     "glibc: serve allocations >= 64 KiB by mmap (returned to the system on free). False where not glibc."
     import ctypes, ctypes.util
-    try: return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, 64 * 1024))  # M_MMAP_THRESHOLD
+    try:
+        # M_MMAP_THRESHOLD
+        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, 64 * 1024))
     except (OSError, AttributeError): return False
 
 def _proc_kib(key):
@@ -49,10 +53,12 @@ def measure(fn,                 # a function of no arguments (one forward + back
     cuda = device.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     glibc = cuda or _fix_mmap_threshold()
-    fn(); sync()
+    fn()
+    sync()
     gc.collect()                                  # garbage collected inside the window would lower the resident set
     if cuda:
-        torch.cuda.reset_peak_memory_stats(device); base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
     else:
         try:
             with open("/proc/self/clear_refs", "w") as f: f.write("5")
@@ -60,7 +66,10 @@ def measure(fn,                 # a function of no arguments (one forward + back
         except OSError: base = None
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter(); fn(); sync(); times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
     if cuda: peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
     else: peak = (_proc_kib("VmHWM") - base) / 1024 if base is not None and glibc else math.nan
     return statistics.median(times), peak
@@ -116,7 +125,8 @@ def relaxed_nb_step(mean: float, temperature: float,
     return step
 
 # %% ../nbs/11_benchmarks.ipynb #429cb2ac
-def bench_samplers(means=(2.0, 20.0, 100.0), temperatures=(0.02, 0.1, 0.5), samplers=BENCH_SAMPLERS, indicator: str = "cubic",
+def bench_samplers(means=(2.0, 20.0, 100.0), temperatures=(0.02, 0.1, 0.5), samplers=BENCH_SAMPLERS,
+                   indicator: str = "cubic",
                    batch: int = 1000, latents: int = 512, r: float = 10.0, device="cpu", repeats: int = 1,
                    progress: bool = True) -> list[dict]:
     "Rows (mean, tau, sampler, s, MiB, time and memory ratios dense/sampler) for the relaxed NB forward+backward."
@@ -125,7 +135,8 @@ def bench_samplers(means=(2.0, 20.0, 100.0), temperatures=(0.02, 0.1, 0.5), samp
     from tqdm.auto import tqdm
     rows, configs = [], [(m, t) for m in means for t in temperatures]
     for mean, tau in tqdm(configs, disable=not progress, desc="relaxed NB"):
-        res = {s: measure(relaxed_nb_step(mean, tau, s, indicator, batch, latents, r, device), device, repeats) for s in samplers}
+        res = {s: measure(relaxed_nb_step(mean, tau, s, indicator, batch, latents, r, device), device, repeats)
+               for s in samplers}
         for s, (sec, mib) in res.items():
             ref = res.get("dense", (math.nan, math.nan))
             rows.append(dict(mean=mean, tau=tau, sampler=s, seconds=sec, peak_mib=mib,
@@ -141,7 +152,8 @@ def format_rows(rows: list[dict]) -> str:
 
 # %% ../nbs/11_benchmarks.ipynb #3cdf643a
 EXTREME_RATES = (1e2, 1e4, 1e6, 1e12, 1e30)
-EXTREME_CASES = {"window_cubic": ("window", "cubic"), "window_sigmoid": ("window", "sigmoid"),   # label -> bench_sampler
+# label -> bench_sampler
+EXTREME_CASES = {"window_cubic": ("window", "cubic"), "window_sigmoid": ("window", "sigmoid"),
                  "arrivals_sigmoid": ("arrivals", "sigmoid"), "gsm": ("gsm", "cubic"), "dense": ("dense", "cubic")}
 EXTREME_SAMPLERS = tuple(EXTREME_CASES)
 
@@ -149,17 +161,22 @@ def bench_extremes(rates=EXTREME_RATES, samplers=EXTREME_SAMPLERS, batch: int = 
                    repeats: int = 1, progress: bool = True) -> list[dict]:
     "Rows (sampler, huge, outcome, seconds, peak_mib): one rate `huge` among `batch` rates of 3, forward + backward."
     rates, samplers = check_values(rates, "rates"), check_choices(samplers, "samplers", EXTREME_SAMPLERS)
-    _check_size(batch, 1, "batch"); check_number(temperature, "temperature", 0, lo_open=True)
+    _check_size(batch, 1, "batch")
+    check_number(temperature, "temperature", 0, lo_open=True)
     from tqdm.auto import tqdm
     rows = []
     for name, huge in tqdm([(s, h) for s in samplers for h in rates], disable=not progress, desc="extreme rates"):
-        rate = torch.full((batch,), 3.0); rate[batch // 2] = huge; rate.requires_grad_()
+        rate = torch.full((batch,), 3.0)
+        rate[batch // 2] = huge
+        rate.requires_grad_()
         sample = bench_sampler(*EXTREME_CASES[name]).sample
         def step():
             sample(rate, temperature).sum().backward()
             rate.grad = None
         try: (sec, mib), outcome = measure(step, repeats=repeats), "ok"
-        except ValueError as e: (sec, mib), outcome = (math.nan, math.nan), "refused: " + ", ".join(sorted(set(re.findall(r"`(max_\w+)`", str(e)))))
+        except ValueError as e:
+            (sec, mib), outcome = ((math.nan, math.nan),
+                                   "refused: " + ", ".join(sorted(set(re.findall(r"`(max_\w+)`", str(e))))))
         rows.append(dict(sampler=name, huge=huge, outcome=outcome, seconds=sec, peak_mib=mib))
     return rows
 
@@ -168,14 +185,20 @@ def bench_training(x: torch.Tensor,               # a batch of training images (
                    latents: int = 256, arch: str = "conv", temperature: float = 0.5,
                    pretrain: int = 0,             # updates (window sampler) before timing, from the same seed
                    steps: int = 5, samplers=BENCH_SAMPLERS + ("none",), device="cpu", seed: int = 0,
-                   rounds: int = 1                # interleaved rounds (each sampler once per round); the median is reported
+                   # interleaved rounds (each sampler once per round); the median is reported
+                   rounds: int = 1
                   ) -> list[dict]:
-    "Rows (sampler, images/s, ratio to dense) of NegBio-VAE DS-C training throughput with each EAT sampler ('none': no sampler)."
+    ("Rows (sampler, images/s, ratio to dense) of NegBio-VAE DS-C training throughput with each EAT sampler ('none': "
+     "no sampler).")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"`rounds` must be a positive int, got {rounds!r}")
-    if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() == 4 and len(x) >= 1 and bool(torch.isfinite(x).all())):
-        raise ValueError(f"`x` must be a finite floating-point batch (B, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
-    _check_size(len(x), latents, "batch x latents"); check_int(pretrain, "pretrain", 0); check_int(steps, "steps")
+    if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() == 4 and len(x) >= 1 and
+            bool(torch.isfinite(x).all())):
+        raise ValueError("`x` must be a finite floating-point batch (B, C, H, W), got "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
+    _check_size(len(x), latents, "batch x latents")
+    check_int(pretrain, "pretrain", 0)
+    check_int(steps, "steps")
     check_number(temperature, "temperature", 0, lo_open=True)
     samplers = check_choices(samplers, "samplers", VARIANTS + tuple(SAMPLERS))
     from negbio_vae.models import NegBioVAE
@@ -185,10 +208,13 @@ def bench_training(x: torch.Tensor,               # a batch of training images (
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(pretrain):
         loss = model.train()(x.to(device), temperature=temperature).loss
-        opt.zero_grad(); loss.backward(); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     ips = {s: [] for s in samplers}
-    for _ in range(rounds):                          # interleaved, so that a slow spell of the machine hits every sampler
+    # interleaved, so that a slow spell of the machine hits every sampler
+    for _ in range(rounds):
         for s in samplers:
             model.load_state_dict(state)
             model.sampler = bench_sampler(s)               # the sampler is the model's argument (chapter 04)
@@ -204,8 +230,10 @@ def bench_training(x: torch.Tensor,               # a batch of training images (
 def main(argv: list[str] | None = None) -> int:
     "Command line: print the sampler table and the training-throughput table."
     ap = argparse.ArgumentParser(prog="python -m negbio_vae.benchmarks", description=__doc__ or "negbio_vae benchmarks")
-    ap.add_argument("--device", default="cpu"); ap.add_argument("--quick", action="store_true", help="B=100, K=128, digits")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads"); ap.add_argument("--data-root", default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true", help="B=100, K=128, digits")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--data-root", default=None)
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     print(f"device {a.device}, torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)")
@@ -215,9 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     from negbio_vae.data import get_dataset
     ds = get_dataset("digits" if a.quick else "mnist", split="train", root=a.data_root)
     x = torch.stack([ds[i][0] for i in range(128)])
-    print(format_rows(bench_training(x, arch="mlp" if a.quick else "conv", pretrain=0 if a.quick else 200, device=a.device,
+    print(format_rows(bench_training(x, arch="mlp" if a.quick else "conv", pretrain=0 if a.quick else 200,
+                                     device=a.device,
                                      samplers=(GPU_BENCH_SAMPLERS if cuda else BENCH_SAMPLERS) + ("none",),
                                      rounds=1 if a.quick else 3)))
     return 0
 
-if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())   # `python -m negbio_vae.benchmarks`, not a notebook
+if __name__ == "__main__" and "__file__" in globals():
+    sys.exit(main())   # `python -m negbio_vae.benchmarks`, not a notebook

@@ -24,9 +24,11 @@ __all__ = ['mean_factor', 'variance_factor', 'fano_factor', 'campbell_factors_qu
 
 # %% ../nbs/02_campbell.ipynb #97d75f12
 def _tau_tensor(tau):
-    "Validate `tau` (finite, > 0) and return it as a tensor with a function that turns a result back into the kind of `tau`."
+    ("Validate `tau` (finite, > 0) and return it as a tensor with a function that turns a result back into the kind of "
+     "`tau`.")
     if isinstance(tau, torch.Tensor):
-        if not tau.is_floating_point(): raise ValueError(f"`tau` must be a floating-point tensor, got dtype {tau.dtype}")
+        if not tau.is_floating_point():
+            raise ValueError(f"`tau` must be a floating-point tensor, got dtype {tau.dtype}")
         t, back = tau, (lambda x: x)
     elif isinstance(tau, np.ndarray):
         if not (np.issubdtype(tau.dtype, np.floating) or np.issubdtype(tau.dtype, np.integer)):
@@ -44,7 +46,8 @@ def _tau_tensor(tau):
 # %% ../nbs/02_campbell.ipynb #dff1273a
 def _sigmoid_factors(tau: torch.Tensor):
     "(c, v) of the sigmoid, Eqs. 41-42, rewritten with softplus(x) = x + softplus(-x) to stay finite as tau -> 0."
-    x = 1 / tau.clamp(min=1e-3)   # exp(-1/tau) underflows to 0 for tau <= 1e-3 (any dtype): same values, finite gradients
+    # exp(-1/tau) underflows to 0 for tau <= 1e-3 (any dtype): same values, finite gradients
+    x = 1 / tau.clamp(min=1e-3)
     c = 1 + tau * F.softplus(-x)
     return c, c - tau * torch.sigmoid(x)
 
@@ -52,7 +55,8 @@ def _sigmoid_factors(tau: torch.Tensor):
 def _cubic_factors(tau: torch.Tensor):
     "(c, v) of the cubic smoothstep: Eqs. 46, 49 for tau <= 1 and Eq. 52 for tau > 1."
     low = tau <= 1
-    t = tau.clamp(min=1.0)           # the tau > 1 branch, evaluated at max(tau, 1) so that the discarded part stays finite
+    # the tau > 1 branch, evaluated at max(tau, 1) so that the discarded part stays finite
+    t = tau.clamp(min=1.0)
     beta = (1 + t) / (2 * t)
     c_high = t * beta**3 * (2 - beta)
     v_high = t * (18 / 5 * beta**5 - 4 * beta**6 + 8 / 7 * beta**7)
@@ -105,7 +109,9 @@ def campbell_factors_quad(tau: float,              # temperature tau > 0
     if t.numel() != 1: raise ValueError(f"`tau` must be a scalar, got shape {tuple(t.shape)}")
     tau, f = float(t), _indicator_callable(indicator)
     edges = [-math.inf] + [b for b in (-1.0, 0.0, 1.0) if b < 1 / tau] + [1 / tau]
-    def integral(g): return sum(scipy.integrate.quad(g, a, b, epsabs=0, epsrel=epsrel, limit=500)[0] for a, b in zip(edges[:-1], edges[1:]))
+    def integral(g):
+        return sum(scipy.integrate.quad(g, a, b, epsabs=0, epsrel=epsrel, limit=500)[0]
+                   for a, b in zip(edges[:-1], edges[1:]))
     return tau * integral(f), tau * integral(lambda u: f(u) ** 2)
 
 # %% ../nbs/02_campbell.ipynb #3d83a75f
@@ -119,7 +125,8 @@ def log_tau_axis(ax, taus):
     import matplotlib.ticker as mticker
     grid = (0.01, 0.03, 0.1, 0.3, 1, 3, 10) if max(taus) / min(taus) > 50 else (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2)
     ticks = [t for t in grid if min(taus) * 0.99 <= t <= max(taus) * 1.01]
-    ax.set_xscale("log"); ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
 
 
@@ -132,7 +139,8 @@ def plot_moment_factors(tau_min: float = 0.01,         # smallest temperature on
     import matplotlib.pyplot as plt
     taus = np.geomspace(tau_min, tau_max, n_points)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharex=True, dpi=80)
-    for ax, (fn, label) in zip(axes, ((mean_factor, r"mean factor $c(\tau)$"), (variance_factor, r"variance factor $v(\tau)$"),
+    for ax, (fn, label) in zip(axes, ((mean_factor, r"mean factor $c(\tau)$"),
+                                      (variance_factor, r"variance factor $v(\tau)$"),
                                       (fano_factor, r"Fano factor $F(\tau)=v/c$"))):
         for ind in INDICATORS:
             ax.plot(taus, fn(taus, ind), color=eat_color(ind), lw=2, label=f"EAT$_{{\\mathrm{{{ind}}}}}$")
@@ -153,11 +161,13 @@ def wasserstein_to_pmf(samples,      # 1-D sample (tensor or array), the empiric
                       ) -> float:
     "Exact Wasserstein-p distance between the empirical law of `samples` and the discrete law (`support`, `pmf`)."
     if p not in (1, 2): raise ValueError(f"`p` must be 1 or 2, got {p!r}")
-    to_np = lambda a: a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, dtype=np.float64)
+    to_np = lambda a: (a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor)
+                       else np.asarray(a, dtype=np.float64))
     x, s, w = np.sort(to_np(samples).ravel()), to_np(support).ravel(), to_np(pmf).ravel()
     if x.size == 0 or not np.isfinite(x).all(): raise ValueError("`samples` must be non-empty and finite")
     if s.size == 0 or s.shape != w.shape or not np.isfinite(s).all():
-        raise ValueError(f"`support` and `pmf` must be finite and of the same non-zero length, got {s.size} and {w.size}")
+        raise ValueError(f"`support` and `pmf` must be finite and of the same non-zero length, got {s.size} and "
+                         f"{w.size}")
     if not ((w >= 0).all() and w.sum() > 0): raise ValueError("`pmf` must be >= 0 with a positive sum")
     order = np.argsort(s, kind="stable")
     s, w = s[order], w[order] / w.sum()
@@ -173,7 +183,8 @@ def wasserstein_to_pmf(samples,      # 1-D sample (tensor or array), the empiric
 # %% ../nbs/02_campbell.ipynb #e50082b6
 def poisson_pmf(rate: float, tail: float = 1e-12):
     "Support {0..K} and pmf of Poisson(rate), with K the (1 - tail) quantile (float64 numpy arrays)."
-    rate, tail = check_number(rate, "rate", 0, lo_open=True), check_number(tail, "tail", 0, 1, lo_open=True, hi_open=True)
+    rate, tail = (check_number(rate, "rate", 0, lo_open=True),
+                  check_number(tail, "tail", 0, 1, lo_open=True, hi_open=True))
     k = np.arange(int(scipy.stats.poisson.isf(tail, rate)) + 1, dtype=np.float64)
     return k, scipy.stats.poisson.pmf(k, rate)
 
@@ -218,9 +229,12 @@ def relaxation_sweep(samplers: dict,             # name -> fn(rate: Tensor, tau:
     if not isinstance(samplers, dict) or not samplers or not all(callable(f) for f in samplers.values()):
         raise ValueError(f"`samplers` must be a non-empty dict of name -> function, got {type(samplers).__name__}")
     rates, taus = check_values(rates, "rates"), check_values(taus, "taus")
-    check_int(n_samples, "n_samples", 2); check_int(n_trials, "n_trials", 1); check_int(max_elements, "max_elements", 1)
+    check_int(n_samples, "n_samples", 2)
+    check_int(n_trials, "n_trials", 1)
+    check_int(max_elements, "max_elements", 1)
     if n_samples > 2**31: raise ValueError(f"`n_samples`={n_samples} is above 2**31 samples per trial")
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point): raise ValueError(f"`dtype` must be a floating torch dtype, got {dtype!r}")
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"`dtype` must be a floating torch dtype, got {dtype!r}")
     from negbio_vae.train import resolve_device
     device = resolve_device(device)
     torch.manual_seed(seed)
@@ -238,7 +252,8 @@ def relaxation_sweep(samplers: dict,             # name -> fn(rate: Tensor, tau:
                     for r, z in enumerate(zs, start=r0):
                         d, idx = z - z.mean(), (i, j, k, r)
                         out["mean"][idx], out["var"][idx], out["m4"][idx] = z.mean(), d.var(ddof=1), (d**4).mean()
-                        out["w1"][idx], out["w2"][idx] = wasserstein_to_pmf(z, support, pmf, 1), wasserstein_to_pmf(z, support, pmf, 2)
+                        out["w1"][idx], out["w2"][idx] = (wasserstein_to_pmf(z, support, pmf, 1),
+                                                          wasserstein_to_pmf(z, support, pmf, 2))
     return RelaxationSweep(tuple(samplers), tuple(float(r) for r in rates), tuple(float(t) for t in taus), n_samples,
                            seconds=time.perf_counter() - start, label=label, **out)
 
@@ -256,7 +271,8 @@ def _band(ax, x, y, color, label):
 
 def plot_moment_ratios(res: RelaxationSweep,          # output of `relaxation_sweep`
                        theory: bool = True,           # overlay the EAT theory curves (dashed)
-                       n_arrivals: Callable | None = None  # rate -> M if the samplers used a fixed M (theory: `fixed_count_factors`)
+                       # rate -> M if the samplers used a fixed M (theory: `fixed_count_factors`)
+                       n_arrivals: Callable | None = None
                       ):
     "Figure (Hitchhiker Fig. 1): empirical mean/rate and variance/rate vs temperature, one column per rate."
     import matplotlib.pyplot as plt

@@ -36,14 +36,19 @@ def check_linear(u, x, phi):
     "Validate the linear P-VAE arguments (finite floating tensors on one device); return them in one floating dtype."
     for name, t in (("u", u), ("x", x), ("phi", phi)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise ValueError(f"`{name}` must be a floating-point tensor, got {t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
+            raise ValueError(f"`{name}` must be a floating-point tensor, got "
+                             f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
     check_same_device(u=u, x=x, phi=phi)
     if phi.dim() != 2: raise ValueError(f"`phi` must be a 2-D (M, K) dictionary, got shape {tuple(phi.shape)}")
     M, K = phi.shape
-    if u.dim() < 1 or u.shape[-1] != K: raise ValueError(f"`u` must have last dimension K = {K} (the columns of phi), got shape {tuple(u.shape)}")
-    if x.dim() < 1 or x.shape[-1] != M: raise ValueError(f"`x` must have last dimension M = {M} (the rows of phi), got shape {tuple(x.shape)}")
+    if u.dim() < 1 or u.shape[-1] != K:
+        raise ValueError(f"`u` must have last dimension K = {K} (the columns of phi), got shape {tuple(u.shape)}")
+    if x.dim() < 1 or x.shape[-1] != M:
+        raise ValueError(f"`x` must have last dimension M = {M} (the rows of phi), got shape {tuple(x.shape)}")
     try: torch.broadcast_shapes(u.shape[:-1], x.shape[:-1])
-    except RuntimeError: raise ValueError(f"the batch shapes of `u` {tuple(u.shape[:-1])} and `x` {tuple(x.shape[:-1])} do not broadcast") from None
+    except RuntimeError:
+        raise ValueError(f"the batch shapes of `u` {tuple(u.shape[:-1])} and `x` {tuple(x.shape[:-1])} "
+                         "do not broadcast") from None
     for name, t in (("u", u), ("x", x), ("phi", phi)): require(torch.isfinite(t), t, name, "finite")
     dtype = torch.promote_types(torch.promote_types(u.dtype, x.dtype), phi.dtype)
     return u.to(dtype), x.to(dtype), phi.to(dtype)
@@ -149,7 +154,8 @@ def _relaxed(rate, tau, method, upper_bound):
 # %% ../nbs/08_gradients.ipynb #84af2d7d
 def pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                   temperature: float,            # tau > 0
-                  method: str = "eat_cubic",     # a sampler of the registry (chapter 01): 'eat_cubic', 'eat_sigmoid', 'gsm', ...
+                  # a sampler of the registry (chapter 01): 'eat_cubic', 'eat_sigmoid', 'gsm', ...
+                  method: str = "eat_cubic",
                   n_samples: int = 1,            # S, independent relaxed samples per item
                   upper_bound=None               # None (adaptive), 'papers' (Eq. 79) or an int M
                  ) -> torch.Tensor:
@@ -180,7 +186,8 @@ def score_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
                n_samples: int = 2,       # S exact Poisson samples per item (>= 2 for 'loo')
                baseline: str = "loo"     # 'loo' (unbiased), 'mean', 'batch' (papers, biased) or 'none'
               ) -> torch.Tensor:
-    "S score-function estimates (f(z_s) - b_s)(z_s - lambda) of grad_u E||x - Phi z||^2 (Hitchhiker Eq. 14): (S, ..., K)."
+    ("S score-function estimates (f(z_s) - b_s)(z_s - lambda) of grad_u E||x - Phi z||^2 "
+     "(Hitchhiker Eq. 14): (S, ..., K).")
     u, x, phi = check_linear(u, x, phi)
     check_choice(baseline, "baseline", BASELINES)
     S = check_int(n_samples, "n_samples", 2 if baseline == "loo" else 1)
@@ -209,7 +216,8 @@ def gradient_samples(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor,
 # %% ../nbs/08_gradients.ipynb #b212c296
 def check_samples(samples, g):
     "(S, samples in g's dtype) after checking that `samples` is finite, (S, *g.shape) with S >= 2."
-    if not isinstance(samples, torch.Tensor) or samples.dim() != g.dim() + 1 or samples.shape[1:] != g.shape or samples.shape[0] < 2:
+    if (not isinstance(samples, torch.Tensor) or samples.dim() != g.dim() + 1 or samples.shape[1:] != g.shape or
+            samples.shape[0] < 2):
         raise ValueError(f"`samples` must have shape (S, {', '.join(map(str, g.shape))}) with S >= 2 "
                          f"(the batch shape of `u` and `x` broadcast, then K), got "
                          f"{tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__}")
@@ -263,7 +271,8 @@ def descent_terms(samples: torch.Tensor, u: torch.Tensor, x: torch.Tensor, phi: 
     g = _recon_grad(u, x, phi)
     S, samples = check_samples(samples, g)
     b = samples.mean(0) - g
-    q = lambda v, w=None: (g * v * (v if w is None else w)).sum(-1) + 2 * (((u.exp() * v) @ phi.T) * ((u.exp() * (v if w is None else w)) @ phi.T)).sum(-1)
+    q = lambda v, w=None: ((g * v * (v if w is None else w)).sum(-1) +
+                           2 * (((u.exp() * v) @ phi.T) * ((u.exp() * (v if w is None else w)) @ phi.T)).sum(-1))
     noise = q(samples - samples.mean(0)).sum(0) / S          # biased covariance: the terms then add up exactly
     return {"descent": -eta * g.pow(2).sum(-1), "alignment": -eta * (b * g).sum(-1), "speed_limit": eta**2 / 2 * q(g),
             "coupling": eta**2 * q(g, b), "bias_energy": eta**2 / 2 * q(b), "noise_energy": eta**2 / 2 * noise}
@@ -304,11 +313,13 @@ class LinearPVAE(nn.Module):
         u = self.log_rates(x)
         return _recon_loss(u, x, self.phi) + self.kl(u)
 
-    def surrogate(self, x, estimator="exact", temperature=None, n_samples=1, baseline="loo", upper_bound=None, beta=1.0):
+    def surrogate(self, x, estimator="exact", temperature=None, n_samples=1, baseline="loo", upper_bound=None,
+                  beta=1.0):
         "Scalar batch mean of the surrogate reconstruction loss + beta * KL; its gradient is the estimator's."
         check_estimator(estimator)
         u = self.log_rates(x)
-        return (_surrogate_recon(u, x, self.phi, estimator, temperature, n_samples, baseline, upper_bound) + beta * self.kl(u)).mean()
+        return (_surrogate_recon(u, x, self.phi, estimator, temperature, n_samples, baseline, upper_bound) +
+                beta * self.kl(u)).mean()
 
 # %% ../nbs/08_gradients.ipynb #efa789c8
 @dataclass
@@ -383,21 +394,25 @@ def train_linear_pvae(x_train: torch.Tensor,  # (N, M) training data (flattened 
         raise ValueError(f"`config` must be a PVAEConfig or None, got {type(config).__name__}")
     c = PVAEConfig() if config is None else config
     dev = check_dtype_device(c.dtype, c.device or "cpu")
-    if not (isinstance(x_train, torch.Tensor) and x_train.dim() == 2 and isinstance(x_valid, torch.Tensor) and x_valid.shape[1:] == x_train.shape[1:]):
+    if not (isinstance(x_train, torch.Tensor) and x_train.dim() == 2 and isinstance(x_valid, torch.Tensor) and
+            x_valid.shape[1:] == x_train.shape[1:]):
         raise ValueError("`x_train` and `x_valid` must be 2-D tensors (N, M) with the same M")
     for name, t in (("x_train", x_train), ("x_valid", x_valid)): require(torch.isfinite(t), t, name, "finite")
     torch.manual_seed(c.seed)
     model = LinearPVAE(x_train.shape[1], c.n_latents, c.dtype, dev)
     xt, xv = x_train.to(dev, c.dtype), x_valid.to(dev, c.dtype)
     opt = torch.optim.Adamax(model.parameters(), lr=c.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (c.warmup_steps + 1)) * 0.5 * (1 + math.cos(math.pi * s / c.n_steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / (c.warmup_steps + 1)) * 0.5 * (1 + math.cos(math.pi * s / c.n_steps)))
     gen, hist, start = torch.Generator(device=dev).manual_seed(c.seed), {}, time.perf_counter()
     for step in range(c.n_steps):
         xb = xt[torch.randint(len(xt), (min(c.batch_size, len(xt)),), generator=gen, device=dev)]
         loss = model.surrogate(xb, c.estimator, c.tau(step), c.n_samples, c.baseline, c.upper_bound, c.beta)
-        opt.zero_grad(set_to_none=True); loss.backward()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), c.clip)
-        opt.step(); sched.step()
+        opt.step()
+        sched.step()
         if c.eval_every and (step + 1) % c.eval_every == 0: hist[step + 1] = (loss.item(), exact_elbo(model, xv))
     elbo = exact_elbo(model, xv)
     hist[c.n_steps] = (loss.item(), elbo)
@@ -414,7 +429,8 @@ class GradientSweep:
     taus: tuple
     n_samples: int                   # S
     values: dict                     # metric -> array (n_estimators, n_rates, n_taus, n_items)
-    theory: np.ndarray               # exact normalized bias energy of adaptive-M EAT estimators (nan elsewhere), same shape
+    # exact normalized bias energy of adaptive-M EAT estimators (nan elsewhere), same shape
+    theory: np.ndarray
     seconds: float = 0.0
 
     def get(self, metric: str, estimator: str, rate: float) -> np.ndarray:
@@ -452,7 +468,8 @@ def gradient_sweep(phi: torch.Tensor,            # (M, K) dictionary of a traine
     check_sample_shape((check_int(n_samples, "n_samples"),), "n_samples", u0.shape)
     shape = (len(est), len(rates), len(taus), x.shape[0])
     values, theory = {m: np.full(shape, np.nan) for m in METRICS}, np.full(shape, np.nan)
-    torch.manual_seed(seed); start = time.perf_counter()
+    torch.manual_seed(seed)
+    start = time.perf_counter()
     for i, kw in enumerate(est.values()):
         for j, rate in enumerate(rates):
             u = u0 + math.log(_check_positive(rate, "rates"))
@@ -460,7 +477,8 @@ def gradient_sweep(phi: torch.Tensor,            # (M, K) dictionary of a traine
                 if kw["estimator"] == "score" and k > 0:
                     for m in METRICS: values[m][i, j, k] = values[m][i, j, 0]
                     continue
-                met = gradient_metrics(gradient_samples(u, x, phi, temperature=tau, n_samples=n_samples, **kw), u, x, phi)
+                met = gradient_metrics(gradient_samples(u, x, phi, temperature=tau, n_samples=n_samples, **kw),
+                                       u, x, phi)
                 for m in METRICS: values[m][i, j, k] = getattr(met, m).cpu().numpy()
                 th = _theory_bias_energy(u, x, phi, tau, kw)
                 if th is not None: theory[i, j, k] = th.cpu().numpy()
@@ -483,7 +501,8 @@ def _style(label, kw):
     base = kw["estimator"]
     color = _color(base)
     ls = ":" if kw.get("upper_bound") is not None or kw.get("baseline") in ("batch", "mean") else "-"
-    name = _name(base) + ("" if label == base else f" ({label.split('(')[-1].rstrip(')')})" if "(" in label else f" [{label}]")
+    name = _name(base) + ("" if label == base else f" ({label.split('(')[-1].rstrip(')')})" if "(" in label else
+                          f" [{label}]")
     return color, ls, name
 
 def _draw_metric(ax, sweep, metric, rate, log=False, theory=True):
@@ -495,8 +514,10 @@ def _draw_metric(ax, sweep, metric, rate, log=False, theory=True):
         mean, sd = v.mean(-1), v.std(-1)
         if log: mean = np.where(mean > 0, mean, np.nan)
         ax.plot(taus, mean, ls, color=color, lw=1.8, label=name)
-        ax.fill_between(taus, np.maximum(mean - sd, mean / 10) if log else mean - sd, mean + sd, color=color, alpha=0.12, lw=0)
-        if theory and metric == "bias_energy" and np.isfinite(sweep.theory[list(sweep.estimators).index(label), sweep.rates.index(rate)]).all():
+        ax.fill_between(taus, np.maximum(mean - sd, mean / 10) if log else mean - sd, mean + sd, color=color,
+                        alpha=0.12, lw=0)
+        if theory and metric == "bias_energy" and np.isfinite(sweep.theory[list(sweep.estimators).index(label),
+                                                                           sweep.rates.index(rate)]).all():
             th = sweep.theory[list(sweep.estimators).index(label), sweep.rates.index(rate)].mean(-1)
             ax.plot(taus, np.where(th > 0, th, np.nan), "--", color=color, lw=1)
     log_tau_axis(ax, taus)
@@ -557,7 +578,8 @@ def poisson_expectation_grad(f: Callable,            # f(z, rate) -> tensor, ele
                              explicit: bool = True,  # include E[df/dlambda] (False: Eq. 82 as printed)
                              tail: float = 1e-15     # truncate the sum at the (1 - tail) quantile (+ 10)
                             ) -> float:
-    "d/dlambda E_{z ~ Poi(lambda)} f(z, lambda) by autograd through the truncated pmf sum (Hitchhiker Eq. 82, completed)."
+    ("d/dlambda E_{z ~ Poi(lambda)} f(z, lambda) by autograd through the truncated pmf sum "
+     "(Hitchhiker Eq. 82, completed).")
     if not callable(f): raise ValueError(f"`f` must be a callable f(z, rate), got {type(f).__name__}")
     rate, tail = _check_positive(rate, "rate"), check_number(tail, "tail", 0, 1, lo_open=True, hi_open=True)
     lam = torch.tensor(rate, dtype=torch.float64, requires_grad=True)
@@ -635,7 +657,8 @@ def optimal_temperature_study(functions: dict | None = None,   # name -> f(z, ra
     exact = np.array([[poisson_expectation_grad(f, r) for r in rates] for f in functions.values()])
     eq82 = np.array([[poisson_expectation_grad(f, r, explicit=False) for r in rates] for f in functions.values()])
     mae, mae82 = (np.empty((len(methods), len(functions), len(rates), len(taus))) for _ in range(2))
-    torch.manual_seed(seed); start = time.perf_counter()
+    torch.manual_seed(seed)
+    start = time.perf_counter()
     for i, m in enumerate(methods):
         for k, r in enumerate(rates):
             for t, tau in enumerate(taus):
@@ -651,7 +674,8 @@ def plot_optimal_temperature(study: TemperatureStudy, eq82: bool = False):
     "Figure (Hitchhiker Fig. 8): the MAE-optimal temperature tau* vs rate, one panel per method, one line per function."
     import matplotlib.pyplot as plt
     star = study.tau_star(eq82)
-    fig, axes = plt.subplots(1, len(study.methods), figsize=(3.8 * len(study.methods), 3.3), sharey=True, squeeze=False, dpi=80)
+    fig, axes = plt.subplots(1, len(study.methods), figsize=(3.8 * len(study.methods), 3.3), sharey=True, squeeze=False,
+                             dpi=80)
     colors = plt.cm.tab10(np.arange(len(study.functions)))
     for ax, i in zip(axes[0], range(len(study.methods))):
         for j, name in enumerate(study.functions):
@@ -665,7 +689,8 @@ def plot_optimal_temperature(study: TemperatureStudy, eq82: bool = False):
 
 # %% ../nbs/08_gradients.ipynb #4349722e
 def plot_elbo_vs_tau(results):
-    "Figure (Hitchhiker Fig. 4, top): exact validation ELBO vs training temperature per estimator; exact and score as lines."
+    ("Figure (Hitchhiker Fig. 4, top): exact validation ELBO vs training temperature per estimator; exact and score as "
+     "lines.")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=80)
     rows = [(r.config.estimator, r.config.temperature, r.valid_elbo) for r in results]
@@ -673,8 +698,8 @@ def plot_elbo_vs_tau(results):
         pts = np.array([(t, e) for m, t, e in rows if m == est])
         if len(pts) == 0: continue
         if est in ("exact", "score"):
-            ax.axhline(pts[:, 1].mean(), color="k" if est == "exact" else "0.5", ls="-" if est == "exact" else "--", lw=1.5,
-                       label=f"{_name(est)} (mean of {len(pts)})")
+            ax.axhline(pts[:, 1].mean(), color="k" if est == "exact" else "0.5", ls="-" if est == "exact" else "--",
+                       lw=1.5, label=f"{_name(est)} (mean of {len(pts)})")
             continue
         taus = np.unique(pts[:, 0])
         means = np.array([pts[pts[:, 0] == t, 1].mean() for t in taus])
@@ -703,7 +728,8 @@ def plot_dictionaries(phis: dict,               # title -> (M, K) dictionary
         cols = cols / cols.abs().amax((1, 2), keepdim=True).clamp_min(1e-12)
         n = math.ceil(math.sqrt(len(cols)))
         grid = torch.ones(n * (h + 1) - 1, n * (w + 1) - 1)
-        for i, c in enumerate(cols): grid[(i // n) * (h + 1):(i // n) * (h + 1) + h, (i % n) * (w + 1):(i % n) * (w + 1) + w] = c
+        for i, c in enumerate(cols):
+            grid[(i // n) * (h + 1):(i // n) * (h + 1) + h, (i % n) * (w + 1):(i % n) * (w + 1) + w] = c
         ax.imshow(grid, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         ax.set(xticks=[], yticks=[], title=title)
     fig.tight_layout()

@@ -61,7 +61,8 @@ def kl_poisson(rate_q,             # posterior rate(s) lambda_q = r * delta_r > 
     "KL(Poi(rate_q) || Poi(rate_p)) = rate_p * f(rate_q / rate_p), elementwise (P-VAE; NegBio-VAE Eq. 1)."
     rate_q, rate_p = float_args(rate_q=rate_q, rate_p=rate_p)
     if validate_args:
-        for name, v in (("rate_q", rate_q), ("rate_p", rate_p)): require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
+        for name, v in (("rate_q", rate_q), ("rate_p", rate_p)):
+            require((v > 0) & torch.isfinite(v), v, name, "> 0 and finite")
     t = _log_ratio(rate_p, rate_q, torch.log(rate_p), torch.log(rate_q))
     return _scaled_phi(t, rate_q, rate_p - rate_q)
 
@@ -76,7 +77,8 @@ def _nb_log_tail_bound(Z, r, log_p, log1m_p):
 def _kl_series_log_tail(Z, q, p):
     "log of a bound on |sum_{z >= Z} q(z) (log q(z) - log p(z))| (see the derivation above)."
     dr = (q.r - p.r).abs()
-    A = dr * torch.maximum(q.r, p.r) + (torch.lgamma(q.r) - torch.lgamma(p.r)).abs() + (q.r * q.log_p - p.r * p.log_p).abs()
+    A = (dr * torch.maximum(q.r, p.r) + (torch.lgamma(q.r) - torch.lgamma(p.r)).abs() +
+         (q.r * q.log_p - p.r * p.log_p).abs())
     B = dr + (q.log1m_p - p.log1m_p).abs()
     mu = q.r * torch.exp(q.log1m_p - q.log_p)
     return torch.logaddexp(torch.log(A) + _nb_log_tail_bound(Z, q.r, q.log_p, q.log1m_p),
@@ -92,7 +94,9 @@ def _batch_shape(q, p):
     "Broadcast batch shape of `q` and `p` (ValueError naming both if they do not broadcast or sit on two devices)."
     check_same_device(q=q.r, p=p.r)
     try: return torch.broadcast_shapes(q.batch_shape, p.batch_shape)
-    except RuntimeError as e: raise ValueError(f"batch shapes of `q` {tuple(q.batch_shape)} and `p` {tuple(p.batch_shape)} do not broadcast") from e
+    except RuntimeError as e:
+        raise ValueError(f"batch shapes of `q` {tuple(q.batch_shape)} and `p` {tuple(p.batch_shape)} "
+                         "do not broadcast") from e
 
 # %% ../nbs/03_kl.ipynb #24cc46d8
 @torch.no_grad()
@@ -106,7 +110,8 @@ def _series_cutoff(q, p, tol, max_terms):
         over = _kl_series_log_tail(hi, q, p) > log_tol
         if not bool(over.any()): break
         if bool((hi > max_terms).any()):
-            raise ValueError(f"`max_terms` = {max_terms} is too small for `tol` = {tol}: the series needs more than {max_terms} terms")
+            raise ValueError(f"`max_terms` = {max_terms} is too small for `tol` = {tol}: the series needs more than "
+                             f"{max_terms} terms")
         hi = torch.where(over, 2 * hi, hi)
     for _ in range(60):
         mid = (lo + hi) / 2
@@ -114,7 +119,8 @@ def _series_cutoff(q, p, tol, max_terms):
         lo, hi = torch.where(ok, lo, mid), torch.where(ok, mid, hi)
     Z = torch.ceil(hi)
     if bool((Z > max_terms).any()):
-        raise ValueError(f"`max_terms` = {max_terms} is too small for `tol` = {tol}: the series needs {int(Z.max())} terms")
+        raise ValueError(f"`max_terms` = {max_terms} is too small for `tol` = {tol}: the series needs {int(Z.max())} "
+                         "terms")
     return Z
 
 # %% ../nbs/03_kl.ipynb #421f9e8f
@@ -125,7 +131,8 @@ def kl_nb_series(q: NegativeBinomial,  # posterior NB(r_q, p_q)
                  chunk_elements: int = 2**22 # terms x batch elements evaluated at once (memory per chunk)
                 ) -> torch.Tensor:
     "Exact KL(q || p) for any two NBs by the truncated series sum_{z<Z} q(z) log(q(z)/p(z)), tail error <= `tol`."
-    _check_nb(q, "q"); _check_nb(p, "p")
+    _check_nb(q, "q")
+    _check_nb(p, "p")
     tol, max_terms = check_number(tol, "tol", 0, lo_open=True), check_int(max_terms, "max_terms")
     chunk_elements = check_int(chunk_elements, "chunk_elements")
     shape = _batch_shape(q, p)
@@ -135,7 +142,8 @@ def kl_nb_series(q: NegativeBinomial,  # posterior NB(r_q, p_q)
     chunk = max(1, chunk_elements // numel)
     total = torch.zeros(shape, dtype=q.r.dtype, device=q.r.device)
     for start in range(0, zmax, chunk):
-        z = torch.arange(start, min(start + chunk, zmax), dtype=q.r.dtype, device=q.r.device).reshape(-1, *[1] * len(shape))
+        z = torch.arange(start, min(start + chunk, zmax), dtype=q.r.dtype,
+                         device=q.r.device).reshape(-1, *[1] * len(shape))
         lq = q._log_pmf(z)
         total = total + (lq.exp() * (lq - p._log_pmf(z))).sum(0)
     return total
@@ -159,7 +167,8 @@ def kl_nb_ds(r,                  # shared dispersion r > 0 of posterior and prio
         require((p > 0) & (p < 1), p, "p", "in the open interval (0, 1)")
         require((delta_p > 0) & torch.isfinite(delta_p), delta_p, "delta_p", "> 0 and finite")
         q = p * delta_p
-        require((q > 0) & (q < 1), q, "delta_p", "such that the posterior's p * delta_p is in (0, 1)", shown="p * delta_p")
+        require((q > 0) & (q < 1), q, "delta_p", "such that the posterior's p * delta_p is in (0, 1)",
+                shown="p * delta_p")
     u = -p * (delta_p - 1) / (1 - p)
     w = (1 - p) * (1 + u) / (p * delta_p)
     return _kl_nb_shared(r, torch.log(delta_p), torch.log1p(u), w)
@@ -192,7 +201,8 @@ def kl_nb_mc(q: NegativeBinomial,  # posterior NB(r_q, p_q)
              validate_args=True    # check that z is finite and >= 0 (synchronizes with the device)
             ) -> torch.Tensor:
     "Monte Carlo KL(q || p): mean of log q(z) - log p(z) over the leading sample dimensions of `z`."
-    _check_nb(q, "q"); _check_nb(p, "p")
+    _check_nb(q, "q")
+    _check_nb(p, "p")
     shape = _batch_shape(q, p)
     z, = float_args(z=z)  # half precision -> float32
     check_same_device(z=z, q=q.r)
@@ -208,7 +218,8 @@ def plot_kl_dispersion_sharing(ps=(0.1, 0.5, 0.9),  # prior success probabilitie
                                delta_min=1e-2,      # smallest delta on the log x axis
                                n=400,               # points per curve
                                ymax=3.0):           # upper limit of the y axis
-    "Figure: the NB dispersion-sharing KL per unit r, g(p, delta_p), with the Poisson f(delta) and the quadratic approximation."
+    ("Figure: the NB dispersion-sharing KL per unit r, g(p, delta_p), with the Poisson f(delta) and the quadratic "
+     "approximation.")
     import matplotlib.pyplot as plt
     if isinstance(ps, (str, bytes)) or not hasattr(ps, "__len__") or len(ps) == 0:
         raise ValueError(f"`ps` must be a non-empty sequence of numbers in (0, 1), got {ps!r}")
@@ -227,8 +238,8 @@ def plot_kl_dispersion_sharing(ps=(0.1, 0.5, 0.9),  # prior success probabilitie
     ax.plot(d, kl_poisson(d, torch.ones_like(d)), "k--", lw=1.5, label="Poisson: f(δ) = 1 - δ + δ log δ")
     ax.plot([], [], color="0.4", ls=":", lw=1.2, label="quadratic (δ-1)² / (2(1-p))")
     ax.plot([], [], "o", color="0.4", ms=4, label="limit -log p as pδ → 1")
-    ax.set(xscale="log", ylim=(0, ymax), xlabel="posterior / prior ratio δ (δ_p for NB, δ_r for Poisson)", ylabel="KL per unit r",
-           title="Prior penalty of one latent unit")
+    ax.set(xscale="log", ylim=(0, ymax), xlabel="posterior / prior ratio δ (δ_p for NB, δ_r for Poisson)",
+           ylabel="KL per unit r", title="Prior penalty of one latent unit")
     ax.axvline(1.0, color="0.85", lw=0.8, zorder=0)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

@@ -45,7 +45,8 @@ def _check_image_shape(image_shape, arch):
         raise ValueError(f"`image_shape` must be (channels, height, width) of positive ints, got {image_shape!r}")
     if arch not in ARCHS: raise ValueError(f"`arch` must be one of {ARCHS}, got {arch!r}")
     if arch == "conv" and (image_shape[1] % 4 or image_shape[2] % 4):
-        raise ValueError(f"`image_shape` must have height and width divisible by 4 for arch='conv', got {tuple(image_shape)}")
+        raise ValueError("`image_shape` must have height and width divisible by 4 for arch='conv', got "
+                         f"{tuple(image_shape)}")
     return tuple(image_shape)
 
 def _check_widths(hidden, channels):
@@ -116,7 +117,8 @@ def make_decoder(arch: str,                 # 'linear', 'mlp' or 'conv'
                                              nn.Linear(hidden, C * H * W), nn.Unflatten(1, (C, H, W)))
     else:
         c1, c2 = channels
-        body = nn.Sequential(nn.Linear(n_latents, c2 * (H // 4) * (W // 4)), nn.ReLU(), nn.Unflatten(1, (c2, H // 4, W // 4)),
+        body = nn.Sequential(nn.Linear(n_latents, c2 * (H // 4) * (W // 4)), nn.ReLU(),
+                             nn.Unflatten(1, (c2, H // 4, W // 4)),
                              nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),
                              nn.ConvTranspose2d(c1, C, 4, stride=2, padding=1))
     return nn.Sequential(body, out)
@@ -211,8 +213,8 @@ class VAE(nn.Module):
         D = x[0].numel()
         if beta > 0: elbo = -sse / beta - 0.5 * D * math.log(math.pi * beta) - kl_sum
         else: elbo = torch.full_like(sse, math.nan)                                   # sigma^2 = 0: undefined
-        return VAEOutput(loss=(sse + beta * kl_sum).mean(), recon_loss=sse.mean(), kl_loss=kl_sum.mean(), recon=recon[0],
-                         z=z[0] if self.n_samples == 1 else z, kl=kl, elbo=elbo)
+        return VAEOutput(loss=(sse + beta * kl_sum).mean(), recon_loss=sse.mean(), kl_loss=kl_sum.mean(),
+                         recon=recon[0], z=z[0] if self.n_samples == 1 else z, kl=kl, elbo=elbo)
 
 # %% ../nbs/04_models.ipynb #0ef5cfde
 class GaussianVAE(VAE):
@@ -222,7 +224,8 @@ class GaussianVAE(VAE):
         return Normal(loc, F.softplus(s) + torch.finfo(h.dtype).tiny ** 0.25)
     def prior(self):
         ref = self.decoder[0][0].weight
-        return Normal(torch.zeros(self.n_latents, dtype=ref.dtype, device=ref.device), torch.ones((), dtype=ref.dtype, device=ref.device))
+        return Normal(torch.zeros(self.n_latents, dtype=ref.dtype, device=ref.device),
+                      torch.ones((), dtype=ref.dtype, device=ref.device))
 
 class LaplaceVAE(GaussianVAE):
     "L-VAE: q = Laplace(mu(x), b(x)), p = Laplace(0, 1)."
@@ -249,10 +252,12 @@ class CategoricalVAE(VAE):
     def posterior(self, h): return Categorical(logits=h.unflatten(-1, (-1, self.n_categories)))
     def prior(self):
         ref = self.decoder[0][0].weight
-        return Categorical(logits=torch.zeros(self.n_latents // self.n_categories, self.n_categories, dtype=ref.dtype, device=ref.device))
+        return Categorical(logits=torch.zeros(self.n_latents // self.n_categories, self.n_categories, dtype=ref.dtype,
+                                              device=ref.device))
     def rsample(self, q, temperature, n):
         if temperature == 0: return OneHotCategorical(logits=q.logits).sample((n,))
-        return RelaxedOneHotCategorical(torch.tensor(temperature, dtype=q.logits.dtype, device=q.logits.device), logits=q.logits).rsample((n,))
+        return RelaxedOneHotCategorical(torch.tensor(temperature, dtype=q.logits.dtype, device=q.logits.device),
+                                        logits=q.logits).rsample((n,))
     def kl_terms(self, q, z): return (q.probs * (q.logits + math.log(self.n_categories))).flatten(-2)
     def representation(self, x): return self.encode(x).logits.flatten(-2)
     @torch.no_grad()
@@ -291,7 +296,8 @@ class PoissonVAE(VAE):
 class NegBioVAE(VAE):
     "NegBio-VAE: q = NB(r * delta_r(x), p * delta_p(x)), p = NB(r, p); KL 'ds' (closed form) or 'mc'."
     is_discrete = True
-    VARIANTS = {"MC-G": ("mc", "gsm"), "MC-C": ("mc", "eat"), "DS-G": ("ds", "gsm"), "DS-C": ("ds", "eat")}  # KL, family
+    # KL, family
+    VARIANTS = {"MC-G": ("mc", "gsm"), "MC-C": ("mc", "eat"), "DS-G": ("ds", "gsm"), "DS-C": ("ds", "eat")}
 
     def __init__(self, image_shape, n_latents=256,
                  kl: str = "ds",                        # 'ds' (closed form, shared r) or 'mc' (Monte Carlo)
@@ -306,7 +312,8 @@ class NegBioVAE(VAE):
 
     @classmethod
     def variant(cls, name: str, image_shape, n_latents=256,
-                eat_sampler: str | Sampler = "eat_sigmoid",   # the EAT sampler of the 'C' variants (the paper's sigmoid)
+                # the EAT sampler of the 'C' variants (the paper's sigmoid)
+                eat_sampler: str | Sampler = "eat_sigmoid",
                 **kwargs):
         "One of the paper's variants 'MC-G', 'MC-C', 'DS-G', 'DS-C' (C = EAT with the paper's sigmoid by default)."
         if name not in cls.VARIANTS: raise ValueError(f"`name` must be one of {tuple(cls.VARIANTS)}, got {name!r}")
@@ -317,7 +324,8 @@ class NegBioVAE(VAE):
 
     def prior(self): return NegativeBinomial(torch.exp(self.log_r), logits=self.logit_p, validate_args=False)
     def posterior(self, h):
-        if self.kl == "ds": return NegativeBinomial(torch.exp(self.log_r).expand_as(h), logits=self.logit_p + h, validate_args=False)
+        if self.kl == "ds":
+            return NegativeBinomial(torch.exp(self.log_r).expand_as(h), logits=self.logit_p + h, validate_args=False)
         a, b = h.unflatten(-1, (2, self.n_latents)).unbind(-2)
         return NegativeBinomial(torch.exp(self.log_r + b), logits=self.logit_p + a, validate_args=False)
     def rsample(self, q, temperature, n):

@@ -92,7 +92,8 @@ def nb_relaxed_loss_exact(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r
                           temperature: float,        # tau > 0
                           indicator: str = "cubic"   # EAT soft indicator: 'cubic' or 'sigmoid'
                          ) -> torch.Tensor:
-    "Mean EAT-relaxed loss ||x - c Phi mu||^2 + d^T (v mu + c^2 mu^2 / r) for z~ ~ relaxed NB(r, sigmoid(u)), shape (...)."
+    ("Mean EAT-relaxed loss ||x - c Phi mu||^2 + d^T (v mu + c^2 mu^2 / r) "
+     "for z~ ~ relaxed NB(r, sigmoid(u)), shape (...).")
     u, x, phi, r = _check_nb_linear(u, x, phi, r)
     return _nb_relaxed_loss(u, x, phi, r, check_number(temperature, "temperature", 0, lo_open=True), indicator)
 
@@ -141,7 +142,8 @@ def nb_pathwise_grad(u: torch.Tensor, x: torch.Tensor, phi: torch.Tensor, r,
     rr = r.expand(shape)
     with torch.enable_grad():
         us = u.detach().expand(shape).clone().requires_grad_(True)
-        z = _gsm_nb(us, rr, temperature) if method == "gsm_nb" else relaxed_nb(rr, temperature=temperature, method=method, logits=us)
+        z = (_gsm_nb(us, rr, temperature) if method == "gsm_nb"
+             else relaxed_nb(rr, temperature=temperature, method=method, logits=us))
         return torch.autograd.grad((x.detach() - z @ phi.detach().T).pow(2).sum(), us)[0]
 
 # %% ../nbs/08a_nb_gradients.ipynb #cb780520
@@ -164,7 +166,8 @@ def nb_gradient_metrics(samples: torch.Tensor,   # (S, ..., K) gradient estimate
 def nb_gradient_sweep(mean_rates=(2.0, 20.0), taus=(0.02, 0.1, 0.5), methods=NB_ESTIMATORS,
                       n_latents: int = 16, n_pixels: int = 32, r: float = 5.0, n_items: int = 8,
                       n_samples: int = 256, seed: int = 0, dtype=torch.float64) -> list:
-    "Rows (method, mean_rate, tau, CosMean, BiasEnergy (debiased), exact BiasEnergy (EAT; else nan), NoiseEnergy, raw variance, seconds)."
+    ("Rows (method, mean_rate, tau, CosMean, BiasEnergy (debiased), exact BiasEnergy (EAT; else nan), NoiseEnergy, raw "
+     "variance, seconds).")
     mean_rates, taus = check_values(mean_rates, "mean_rates"), check_values(taus, "taus")
     methods, r = check_choices(methods, "methods", ("gsm_nb",) + tuple(SAMPLERS)), check_number(r, "r", 0, lo_open=True)
     n_latents, n_pixels = check_int(n_latents, "n_latents"), check_int(n_pixels, "n_pixels")
@@ -180,17 +183,21 @@ def nb_gradient_sweep(mean_rates=(2.0, 20.0), taus=(0.02, 0.1, 0.5), methods=NB_
     for mean_rate in mean_rates:
         u = math.log(r / mean_rate) + 0.3 * torch.randn(n_items, n_latents, generator=gen, dtype=dtype)
         torch.manual_seed(seed)
-        x = NegativeBinomial(torch.tensor(r, dtype=dtype), logits=u).sample() @ phi.T + 0.5 * torch.randn(n_items, n_pixels, generator=gen, dtype=dtype)
+        x = (NegativeBinomial(torch.tensor(r, dtype=dtype), logits=u).sample() @ phi.T +
+             0.5 * torch.randn(n_items, n_pixels, generator=gen, dtype=dtype))
         for method in methods:
             for tau in taus:
                 t0 = time.perf_counter()
                 s = nb_gradient_metrics(nb_pathwise_grad(u, x, phi, r, tau, method, n_samples), u, x, phi, r).summary()
                 exact_bias = math.nan
                 sampler = SAMPLERS.get(method)
-                if sampler is not None and sampler.family == "eat" and sampler.law != "fixed":   # Campbell's moments hold
+                # Campbell's moments hold
+                if sampler is not None and sampler.family == "eat" and sampler.law != "fixed":
                     g = nb_recon_grad_exact(u, x, phi, r)
                     b = nb_relaxed_grad_exact(u, x, phi, r, tau, sampler.indicator) - g
-                    exact_bias = float((_nb_quadratic(b, u, phi, torch.as_tensor(r, dtype=dtype), g) / _nb_quadratic(g, u, phi, torch.as_tensor(r, dtype=dtype), g)).mean())
-                rows.append((method, mean_rate, tau, s["cos_mean"], s["bias_energy_debiased"], exact_bias, s["noise_energy"], s["raw_variance"],
+                    exact_bias = float((_nb_quadratic(b, u, phi, torch.as_tensor(r, dtype=dtype), g) /
+                                        _nb_quadratic(g, u, phi, torch.as_tensor(r, dtype=dtype), g)).mean())
+                rows.append((method, mean_rate, tau, s["cos_mean"], s["bias_energy_debiased"], exact_bias,
+                             s["noise_energy"], s["raw_variance"],
                              time.perf_counter() - t0))
     return rows

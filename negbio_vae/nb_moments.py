@@ -41,7 +41,8 @@ def relaxed_nb_fano(r, p, tau, indicator: str = "cubic"):
 def plot_relaxed_nb_moments(r: float = 5.0, ps=(0.8, 0.1), taus=None):
     "Figure: relaxed-NB mean, variance and Fano factor relative to the exact NB against tau (cf. Hitchhiker Fig. 7)."
     import matplotlib.pyplot as plt
-    taus = torch.logspace(-2, 0.5, 200, dtype=torch.float64) if taus is None else torch.as_tensor(taus, dtype=torch.float64)
+    taus = (torch.logspace(-2, 0.5, 200, dtype=torch.float64) if taus is None
+            else torch.as_tensor(taus, dtype=torch.float64))
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ind, color in (("sigmoid", "tab:blue"), ("cubic", "tab:red")):
         for p, ls in zip(ps, ("-", "--")):
@@ -50,7 +51,8 @@ def plot_relaxed_nb_moments(r: float = 5.0, ps=(0.8, 0.1), taus=None):
                       relaxed_nb_fano(r, p, taus, ind) * p)
             for ax, y in zip(axes, curves): ax.plot(taus, y, color=color, ls=ls, label=f"{ind}, p={p}")
     for ax, title in zip(axes, ("mean / NB mean", "variance / NB variance", "Fano factor / (1/p)")):
-        ax.axhline(1, color="k", lw=0.8, ls=":"); ax.axvspan(0.02, 0.5, color="0.92", zorder=0)
+        ax.axhline(1, color="k", lw=0.8, ls=":")
+        ax.axvspan(0.02, 0.5, color="0.92", zorder=0)
         ax.set(xscale="log", xlabel="temperature τ", title=title)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"EAT-relaxed NB(r={r:g}, p) against the exact NB")

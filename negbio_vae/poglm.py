@@ -68,7 +68,8 @@ def poisson_log_pmf(value: torch.Tensor,    # counts y >= 0 (real values allowed
                     log_rate: torch.Tensor  # log lambda
                    ) -> torch.Tensor:
     "log Pois(y; lambda) = y log(lambda) - lambda - lgamma(y + 1), elementwise, from log lambda."
-    _check_tensor(value, "value"); _check_tensor(log_rate, "log_rate")
+    _check_tensor(value, "value")
+    _check_tensor(log_rate, "log_rate")
     check_same_device(value=value, log_rate=log_rate)
     require(value > -1, value, "value", "> -1 (counts y >= 0; lgamma(y + 1) extends the pmf smoothly to y > -1)")
     try: torch.broadcast_shapes(value.shape, log_rate.shape)
@@ -88,7 +89,8 @@ def causal_drive(spikes: torch.Tensor,   # y, shape (..., T, N)
                 ) -> torch.Tensor:
     "GLM drive h_t = b + sum_k W_k y_{t-1-k} for every t, shape (..., T, N), by one causal conv1d."
     N, _ = _check_glm(weight, bias)
-    _check_tensor(spikes, "spikes", lo=0, half=False); check_same_device(spikes=spikes, weight=weight)
+    _check_tensor(spikes, "spikes", lo=0, half=False)
+    check_same_device(spikes=spikes, weight=weight)
     if spikes.dim() < 2 or spikes.shape[-1] != N or spikes.dtype != weight.dtype:
         raise ValueError(f"`spikes` must be (..., T, {N}) of dtype {weight.dtype} like `weight`, "
                          f"got {tuple(spikes.shape)} {spikes.dtype}")
@@ -96,7 +98,8 @@ def causal_drive(spikes: torch.Tensor,   # y, shape (..., T, N)
 
 def _check_glm(weight, bias):
     "(N, K) of GLM parameters: `weight` (N, N, K) and `bias` (N,) finite float32/64 tensors of one dtype and device."
-    _check_tensor(weight, "weight", half=False); _check_tensor(bias, "bias", half=False)
+    _check_tensor(weight, "weight", half=False)
+    _check_tensor(bias, "bias", half=False)
     if weight.dim() != 3 or weight.shape[0] != weight.shape[1] or 0 in weight.shape:
         raise ValueError(f"`weight` must be (N, N, K) with N, K >= 1, got {tuple(weight.shape)}")
     if bias.shape != weight.shape[:1] or bias.dtype != weight.dtype:
@@ -122,7 +125,8 @@ def simulate_poglm(weight: torch.Tensor,            # (N, N, K) GLM weights
                    generator: torch.Generator | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     "Spike trains (n_sequences, T, N) of the POGLM and their rates lambda_t, by ancestral sampling over time."
-    check_int(n_time_bins, "n_time_bins"); check_int(n_sequences, "n_sequences")
+    check_int(n_time_bins, "n_time_bins")
+    check_int(n_sequences, "n_sequences")
     N, K = _check_glm(weight, bias)
     max_rate = _check_max_rate(max_rate)
     _check_elements(n_sequences * (n_time_bins + K) * N, n_sequences=n_sequences, n_time_bins=n_time_bins)
@@ -159,7 +163,8 @@ def make_poglm_data(n_sets: int = 10, n_visible: int = 3, n_hidden: int = 2, n_l
     for v, name in ((n_sets, "n_sets"), (n_visible, "n_visible"), (n_hidden, "n_hidden"), (n_lags, "n_lags"),
                     (n_train, "n_train"), (n_test, "n_test"), (n_time_bins, "n_time_bins")): check_int(v, name)
     for v, name in ((weight_range, "weight_range"), (bias_range, "bias_range")): check_number(v, name, 0)
-    _check_max_rate(max_rate); check_int(seed, "seed", 0)
+    _check_max_rate(max_rate)
+    check_int(seed, "seed", 0)
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"`dtype` must be a floating torch.dtype, got {dtype!r}")
     device = None if device is None else resolve_device(device)
@@ -207,7 +212,9 @@ class POGLM(nn.Module):
                  init_std: float | None = 0.5,     # N(0, init_std^2) init; None: PyTorch's Conv1d default
                  device=None, dtype=None):
         super().__init__()
-        for v, name in ((n_visible, "n_visible"), (n_hidden, "n_hidden"), (n_lags, "n_lags"), (encoder_kernel, "encoder_kernel")): check_int(v, name)
+        for v, name in ((n_visible, "n_visible"), (n_hidden, "n_hidden"), (n_lags, "n_lags"),
+                        (encoder_kernel, "encoder_kernel")):
+            check_int(v, name)
         if encoder_kernel % 2 == 0: raise ValueError(f"`encoder_kernel` must be odd, got {encoder_kernel}")
         N, max_rate = n_visible + n_hidden, _check_max_rate(max_rate)
         _check_elements(N * (N * n_lags + 1) + n_hidden * (n_visible * encoder_kernel + 1), n_visible=n_visible,
@@ -222,7 +229,8 @@ class POGLM(nn.Module):
         self.encoder_bias = nn.Parameter(torch.empty(n_hidden, **kw))
         with torch.no_grad():
             for p, fan_in in ((self.weight, N * n_lags), (self.bias, N * n_lags),
-                              (self.encoder_weight, n_visible * encoder_kernel), (self.encoder_bias, n_visible * encoder_kernel)):
+                              (self.encoder_weight, n_visible * encoder_kernel),
+                              (self.encoder_bias, n_visible * encoder_kernel)):
                 p.normal_(0, init_std) if init_std is not None else p.uniform_(-fan_in ** -0.5, fan_in ** -0.5)
 
 # %% ../nbs/09_poglm.ipynb #d4c63072
@@ -246,7 +254,8 @@ def _log_joint(self, visible: torch.Tensor, hidden: torch.Tensor) -> torch.Tenso
     y = _join(visible, hidden)
     return _poisson_log_pmf(y, self.log_rate(y)).sum((-2, -1))
 
-POGLM.posterior_log_rate, POGLM.log_rate, POGLM.log_joint, POGLM.forward = _posterior_log_rate, _log_rate, _log_joint, _log_joint
+POGLM.posterior_log_rate, POGLM.log_rate, POGLM.log_joint, POGLM.forward = (_posterior_log_rate, _log_rate, _log_joint,
+                                                                           _log_joint)
 
 # %% ../nbs/09_poglm.ipynb #b236e1fa
 ESTIMATORS = ("score",) + METHODS   # the book's estimators; any sampler of chapter 01's registry is accepted too
@@ -259,7 +268,8 @@ def sample_hidden(log_rate_q: torch.Tensor,   # log lambda^q, shape (..., T, H)
                   tol: float = 1e-4           # truncation tolerance of the relaxed samplers
                  ) -> torch.Tensor:
     "Hidden spikes z ~ q, (n_samples, ..., T, H): detached exact Poisson for 'score', relaxed counts otherwise."
-    _check_tensor(log_rate_q, "log_rate_q"); _check_estimator(estimator)
+    _check_tensor(log_rate_q, "log_rate_q")
+    _check_estimator(estimator)
     _check_elements(check_int(n_samples, "n_samples") * log_rate_q.numel(), n_samples=n_samples)
     return _sample_hidden(log_rate_q, n_samples, estimator, temperature, tol)
 
@@ -285,13 +295,15 @@ def elbo_samples(model: POGLM, visible: torch.Tensor,  # (..., T, V)
                  kl: str = "mc",                       # 'mc': log p - log q; 'analytic': closed-form Poisson KL per bin
                  tol: float = 1e-4) -> ELBOSamples:
     "Monte Carlo ELBO terms of `model` on `visible` spikes with the hidden spikes drawn by `estimator`."
-    _check_visible(model, visible, check_int(n_samples, "n_samples")); _check_estimator(estimator)
+    _check_visible(model, visible, check_int(n_samples, "n_samples"))
+    _check_estimator(estimator)
     return _elbo_samples(model, visible, n_samples, estimator, temperature, kl, tol)
 
 def _check_visible(model, visible, n_samples=1, name="visible"):
     "`visible` (..., T, V): finite spikes >= 0 of `model`'s dtype and device; the n_samples draws fit in memory."
     if not isinstance(model, POGLM): raise ValueError(f"`model` must be a POGLM, got {type(model).__name__}")
-    _check_tensor(visible, name, lo=0, half=False); check_same_device(**{name: visible, "model": model.weight})
+    _check_tensor(visible, name, lo=0, half=False)
+    check_same_device(**{name: visible, "model": model.weight})
     V, dtype = model.n_visible, model.weight.dtype
     if visible.dim() < 2 or 0 in visible.shape or visible.shape[-1] != V or visible.dtype != dtype:
         raise ValueError(f"`{name}` must be (..., T, {V}), non-empty, of dtype {dtype}; "
@@ -339,17 +351,20 @@ def importance_log_likelihood(model: POGLM, visible: torch.Tensor,
                               chunk_size: int = 250    # samples drawn at once (memory)
                              ) -> torch.Tensor:
     "log (1/K) sum_k p(x, z_k) / q(z_k | x), z_k ~ q(z | x) exact: the IS estimate of log p(x), per sequence."
-    check_int(n_samples, "n_samples"); check_int(chunk_size, "chunk_size")
+    check_int(n_samples, "n_samples")
+    check_int(chunk_size, "chunk_size")
     _check_visible(model, visible, n_samples)
     return torch.logsumexp(_elbo_draws(model, visible, n_samples, chunk_size), 0) - math.log(n_samples)
 
 # %% ../nbs/09_poglm.ipynb #3cc67a0e
 def match_hidden(weight_true: torch.Tensor, weight_learned: torch.Tensor, n_visible: int) -> torch.Tensor:
     "Relabelling pi (visible neurons fixed) minimizing mean |W_true - W_learned[pi][:, pi]| over hidden permutations."
-    _check_tensor(weight_true, "weight_true"); _check_tensor(weight_learned, "weight_learned")
+    _check_tensor(weight_true, "weight_true")
+    _check_tensor(weight_learned, "weight_learned")
     check_same_device(weight_true=weight_true, weight_learned=weight_learned)
     if weight_true.shape != weight_learned.shape or weight_true.dim() != 3:
-        raise ValueError(f"`weight_true` and `weight_learned` must both be (N, N, K), got {tuple(weight_true.shape)} and {tuple(weight_learned.shape)}")
+        raise ValueError(f"`weight_true` and `weight_learned` must both be (N, N, K), got {tuple(weight_true.shape)} "
+                         f"and {tuple(weight_learned.shape)}")
     N = weight_true.shape[0]
     if check_int(n_visible, "n_visible") > N or N - n_visible > 8:
         raise ValueError(f"`n_visible` must be in [max(1, N - 8), N] = [{max(1, N - 8)}, {N}] (<= 8! relabellings), "
@@ -358,7 +373,8 @@ def match_hidden(weight_true: torch.Tensor, weight_learned: torch.Tensor, n_visi
     errs = torch.stack([(weight_true - weight_learned[p][:, p]).abs().mean() for p in perms])
     return torch.tensor(perms[int(errs.argmin())], device=weight_true.device)
 
-def parameter_errors(weight_true, bias_true, weight_learned, bias_learned, n_visible: int) -> tuple[float, float, torch.Tensor]:
+def parameter_errors(weight_true, bias_true, weight_learned, bias_learned,
+                     n_visible: int) -> tuple[float, float, torch.Tensor]:
     "(weight error, bias error, pi): mean absolute errors after the best hidden relabelling pi (Hitchhiker Fig. 14)."
     pi = match_hidden(weight_true, _check_tensor(weight_learned, "weight_learned").detach(), n_visible)
     for b, name in ((bias_true, "bias_true"), (bias_learned, "bias_learned")):
@@ -408,7 +424,8 @@ class FitConfig:
     num_threads: int | None = 1       # torch intra-op threads during the fit; None: leave torch's setting
 
     def __post_init__(self):
-        ok = {"estimator": self.estimator == "score" or self.estimator in SAMPLERS, "kl": self.kl in ("mc", "analytic"), "baseline": self.baseline in ("batch", "none"),
+        ok = {"estimator": self.estimator == "score" or self.estimator in SAMPLERS, "kl": self.kl in ("mc", "analytic"),
+              "baseline": self.baseline in ("batch", "none"),
               "temperature": _ok(check_number, self.temperature, "temperature", 0, lo_open=True),
               "lr": _ok(check_number, self.lr, "lr", 0, lo_open=True),
               "tol": isinstance(self.tol, float) and 0 < self.tol < 1,
@@ -430,7 +447,8 @@ def _ok(check, *args, **kwargs):
 # %% ../nbs/09_poglm.ipynb #0fbab6f6
 def fit_poglm(visible: torch.Tensor,            # (n_sequences, T, V) visible spikes of the training set
               n_hidden: int = 2, config: FitConfig | None = None,
-              model: POGLM | None = None,       # start from this model (its frozen parameters stay fixed); None: a new one
+              # start from this model (its frozen parameters stay fixed); None: a new one
+              model: POGLM | None = None,
               n_lags: int = 3, max_rate: float | None = 10.0) -> tuple[POGLM, list[float]]:
     "Fit a POGLM by maximizing the ELBO with the configured gradient estimator; returns (model, per-epoch train ELBO)."
     cfg, threads = config or FitConfig(), torch.get_num_threads()
@@ -445,7 +463,8 @@ def fit_poglm(visible: torch.Tensor,            # (n_sequences, T, V) visible sp
         torch.manual_seed(cfg.seed)
         if model is None: model = POGLM(visible.shape[-1], n_hidden, n_lags, max_rate=max_rate, init_std=cfg.init_std,
                                         device=visible.device, dtype=visible.dtype)
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                weight_decay=cfg.weight_decay)
         order_gen, S, history = torch.Generator().manual_seed(cfg.seed), visible.shape[0], []
         for _ in range(cfg.epochs):
             order, total = torch.randperm(S, generator=order_gen), visible.new_zeros(())
@@ -461,7 +480,7 @@ def fit_poglm(visible: torch.Tensor,            # (n_sequences, T, V) visible sp
     finally: torch.set_num_threads(threads)
 
 # %% ../nbs/09_poglm.ipynb #e83db964
-def poglm_grid(temperatures=(0.02, 0.05, 0.1, 0.2, 0.5),   # tau grid of Fig. 4 (Fig. 14: 0.02, 0.05, 0.1, 0.15, ..., 0.5)
+def poglm_grid(temperatures=(0.02, 0.05, 0.1, 0.2, 0.5), # tau grid of Fig. 4 (Fig. 14: 0.02, 0.05, 0.1, 0.15, ..., 0.5)
                score_samples=(1, 2, 5, 10),                 # N_mc of the score estimator
                seeds=(0, 1, 2), relaxed=RELAXED, **common) -> list[FitConfig]:
     "FitConfigs of Hitchhiker Fig. 4 (bottom) / Fig. 14: score x N_mc and each relaxation x tau (N_mc = 1), per seed."
@@ -480,7 +499,8 @@ def _iterable(v, name):
     if not isinstance(v, (list, tuple)): raise ValueError(f"`{name}` must be a list or tuple, got {v!r}")
     return v
 
-def run_poglm_sweep(data: POGLMData, configs: list[FitConfig], n_eval_samples: int = 1000, label: str = "") -> list[dict]:
+def run_poglm_sweep(data: POGLMData, configs: list[FitConfig], n_eval_samples: int = 1000,
+                    label: str = "") -> list[dict]:
     "Train and evaluate one model per config; one record (config fields, METRICS, seconds, label) per run."
     if not isinstance(data, POGLMData): raise ValueError(f"`data` must be POGLMData, got {type(data).__name__}")
     if isinstance(configs, FitConfig) or not all(isinstance(c, FitConfig) for c in _iterable(configs, "configs")):
@@ -489,10 +509,12 @@ def run_poglm_sweep(data: POGLMData, configs: list[FitConfig], n_eval_samples: i
     records = []
     for cfg in configs:
         t0 = time.perf_counter()
-        model, hist = fit_poglm(data.train[..., :data.n_visible], data.n_hidden, cfg, n_lags=data.weight.shape[-1], max_rate=data.max_rate)
+        model, hist = fit_poglm(data.train[..., :data.n_visible], data.n_hidden, cfg, n_lags=data.weight.shape[-1],
+                                max_rate=data.max_rate)
         seconds = time.perf_counter() - t0
         torch.manual_seed(10_000 + cfg.seed)
-        records.append({**asdict(cfg), **evaluate_poglm(model, data, n_eval_samples), "train_elbo": hist[-1], "seconds": seconds, "label": label})
+        records.append({**asdict(cfg), **evaluate_poglm(model, data, n_eval_samples), "train_elbo": hist[-1],
+                        "seconds": seconds, "label": label})
     return records
 
 # %% ../nbs/09_poglm.ipynb #adb32c6f
@@ -504,7 +526,9 @@ def summarize_records(records: list[dict], metrics=METRICS, by=("estimator", "te
             raise ValueError(f"`{name}` must be a list or tuple of record keys, got {v!r}")
     key = lambda r: tuple(None if (k == "temperature" and r["estimator"] == "score") else r[k] for k in by)
     rows = []
-    for k in sorted({key(r) for r in records}, key=lambda k: tuple((v is None, v if not isinstance(v, str) else ESTIMATORS.index(v) if v in ESTIMATORS else v) for v in k)):
+    for k in sorted({key(r) for r in records},
+                    key=lambda k: tuple((v is None, v if not isinstance(v, str) else
+                                         ESTIMATORS.index(v) if v in ESTIMATORS else v) for v in k)):
         runs = [r for r in records if key(r) == k]
         row = dict(zip(by, k), n=len(runs))
         for m in metrics:
@@ -539,24 +563,36 @@ def _runs_plot(ax, xs, groups, color, label, offset=0.0):
 
 # %% ../nbs/09_poglm.ipynb #9cf92b65
 def plot_poglm_metrics(records: list[dict], metrics=METRICS, n_samples: int = 1, title: str = ""):
-    "Figure: per metric, the score estimator vs N_mc (left) and the relaxations vs tau at N_mc = n_samples (right) (Fig. 4 bottom, Fig. 14)."
+    ("Figure: per metric, the score estimator vs N_mc (left) and the relaxations vs tau at N_mc = n_samples (right) "
+     "(Fig. 4 bottom, Fig. 14).")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(metrics), 2, figsize=(9.5, 0.4 + 2.5 * len(metrics)), squeeze=False, layout="constrained",
+    fig, axes = plt.subplots(len(metrics), 2, figsize=(9.5, 0.4 + 2.5 * len(metrics)), squeeze=False,
+                             layout="constrained",
                              gridspec_kw={"width_ratios": [1, 2.6]})
     for (axl, axr), metric in zip(axes, metrics):
         score = [r for r in records if r["estimator"] == "score"]
         ks = sorted({r["n_samples"] for r in score})
-        if ks: _runs_plot(axl, ks, [[r[metric] for r in score if r["n_samples"] == k] for k in ks], _color("score"), "score")
-        axl.set(xscale="log", xlabel="MC samples $N_{mc}$", ylabel=LABELS[metric]); axl.set_xticks(ks, [str(k) for k in ks]); axl.minorticks_off()
+        if ks:
+            _runs_plot(axl, ks, [[r[metric] for r in score if r["n_samples"] == k] for k in ks], _color("score"),
+                       "score")
+        axl.set(xscale="log", xlabel="MC samples $N_{mc}$", ylabel=LABELS[metric])
+        axl.set_xticks(ks, [str(k) for k in ks])
+        axl.minorticks_off()
         for j, est in enumerate(_relaxed_in(records)):
             runs = [r for r in records if r["estimator"] == est and r["n_samples"] == n_samples]
             taus = sorted({r["temperature"] for r in runs})
-            if taus: _runs_plot(axr, taus, [[r[metric] for r in runs if r["temperature"] == t] for t in taus], _color(est), est, 0.04 * (j - 1))
+            if taus:
+                _runs_plot(axr, taus, [[r[metric] for r in runs if r["temperature"] == t] for t in taus], _color(est),
+                           est, 0.04 * (j - 1))
         taus = sorted({r["temperature"] for r in records if r["estimator"] != "score"})
-        axr.set(xscale="log", xlabel=r"temperature $\tau$"); axr.set_xticks(taus, [f"{t:g}" for t in taus]); axr.minorticks_off()
+        axr.set(xscale="log", xlabel=r"temperature $\tau$")
+        axr.set_xticks(taus, [f"{t:g}" for t in taus])
+        axr.minorticks_off()
         lo, hi = min(axl.get_ylim()[0], axr.get_ylim()[0]), max(axl.get_ylim()[1], axr.get_ylim()[1])
-        axl.set_ylim(lo, hi); axr.set_ylim(lo, hi)
-    axes[0, 1].legend(fontsize=8); axes[0, 0].legend(fontsize=8)
+        axl.set_ylim(lo, hi)
+        axr.set_ylim(lo, hi)
+    axes[0, 1].legend(fontsize=8)
+    axes[0, 0].legend(fontsize=8)
     if title: fig.suptitle(title, fontsize=10)
     return fig
 
@@ -567,7 +603,8 @@ def best_temperatures(records: list[dict], metric: str = "elbo", n_samples: int 
     if metric not in METRICS: raise ValueError(f"`metric` must be one of {METRICS}, got {metric!r}")
     check_int(n_samples, "n_samples")
     relaxed = _relaxed_in(records)
-    rows = [r for r in summarize_records(records, (metric,)) if r["estimator"] in relaxed and r["n_samples"] == n_samples]
+    rows = [r for r in summarize_records(records, (metric,)) if r["estimator"] in relaxed and
+            r["n_samples"] == n_samples]
     return {e: max((r for r in rows if r["estimator"] == e), key=lambda r: r[metric])["temperature"]
             for e in relaxed if any(r["estimator"] == e for r in rows)}
 
@@ -578,12 +615,17 @@ def plot_poglm_best_tau(records: list[dict], metrics=METRICS, title: str = ""):
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.3), squeeze=False, layout="constrained")
     for ax, metric in zip(axes[0], metrics):
         for j, est in enumerate(("score",) + _relaxed_in(records)):
-            runs = [r for r in records if r["estimator"] == est and (est == "score" or r["temperature"] == best.get(est))]
+            runs = [r for r in records if r["estimator"] == est and
+                    (est == "score" or r["temperature"] == best.get(est))]
             ks = sorted({r["n_samples"] for r in runs})
             lab = est if est == "score" else f"{est} (τ={best.get(est)})"
-            if ks: _runs_plot(ax, ks, [[r[metric] for r in runs if r["n_samples"] == k] for k in ks], _color(est), lab, 0.04 * (j - 1.5))
+            if ks:
+                _runs_plot(ax, ks, [[r[metric] for r in runs if r["n_samples"] == k] for k in ks], _color(est), lab,
+                           0.04 * (j - 1.5))
         ks = sorted({r["n_samples"] for r in records})
-        ax.set(xscale="log", xlabel="MC samples $N_{mc}$", title=LABELS[metric]); ax.set_xticks(ks, [str(k) for k in ks]); ax.minorticks_off()
+        ax.set(xscale="log", xlabel="MC samples $N_{mc}$", title=LABELS[metric])
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
     axes[0, 0].legend(fontsize=7)
     if title: fig.suptitle(title, fontsize=10)
     return fig

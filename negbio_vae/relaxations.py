@@ -27,7 +27,8 @@ __all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS',
 # %% ../nbs/01_relaxations.ipynb #23842eba
 def check_temperature(temperature):
     if isinstance(temperature, torch.Tensor):
-        if temperature.numel() != 1: raise ValueError(f"`temperature` must be a scalar, got shape {tuple(temperature.shape)}")
+        if temperature.numel() != 1:
+            raise ValueError(f"`temperature` must be a scalar, got shape {tuple(temperature.shape)}")
         temperature = temperature.item()
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         raise ValueError(f"`temperature` must be a number >= 0, got {type(temperature).__name__}")
@@ -121,7 +122,8 @@ def _eat_horizon(rate, temperature, indicator, tol):
 
 def eat_arrivals(rate: torch.Tensor, temperature: float, indicator: str = "cubic", tol: float = 1e-4) -> torch.Tensor:
     "Number of arrivals M per element such that the EAT truncation error E|z_M - z_inf| <= tol."
-    return _eat_arrivals(_check_rates(rate), check_temperature(temperature), check_indicator(indicator), _check_tol(tol))
+    return _eat_arrivals(_check_rates(rate), check_temperature(temperature), check_indicator(indicator),
+                         _check_tol(tol))
 
 def _eat_arrivals(rate, temperature, indicator, tol):
     mu = rate * _eat_horizon(rate, temperature, indicator, tol)
@@ -171,20 +173,23 @@ def eat_arrivals_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, 
     "EAT by drawing the first M arrivals: sum over t_m of f((1 - t_m)/tau), differentiable in `rate`."
     _refuse_trace("eat_arrivals_poisson")
     rate, tau = _prepare_rate(rate), check_temperature(temperature)
-    check_indicator(indicator); tol = _check_tol(tol)
+    check_indicator(indicator)
+    tol = _check_tol(tol)
     if n_arrivals is not None and check_int(n_arrivals, "n_arrivals") > check_int(max_arrivals, "max_arrivals"):
-        raise ValueError(f"`n_arrivals`={n_arrivals} is above `max_arrivals`={max_arrivals}: raise `max_arrivals` to allow it")
+        raise ValueError(f"`n_arrivals`={n_arrivals} is above `max_arrivals`={max_arrivals}: raise `max_arrivals` to "
+                         "allow it")
     if rate.numel() == 0: return rate.clone()
     if n_arrivals is None:
         r = rate.detach()
-        lo, m = torch.stack([r.amin(), _eat_arrivals(r, max(tau, 1e-300), indicator, tol).amax()]).tolist()  # one host read
+        # one host read
+        lo, m = torch.stack([r.amin(), _eat_arrivals(r, max(tau, 1e-300), indicator, tol).amax()]).tolist()
         if validate: _validate_min(lo, "rate")
         if not math.isfinite(m): raise ValueError(f"`rate` must be finite, got a maximum of {r.max().item()}")
         n_arrivals = int(m)
         if n_arrivals > check_int(max_arrivals, "max_arrivals"):
-            raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs M={n_arrivals} arrivals per "
-                             f"element, above `max_arrivals`={max_arrivals}: raise `max_arrivals`, or use the window "
-                             f"sampler (eat_poisson's default), whose work is bounded at any rate")
+            raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs M={n_arrivals} arrivals "
+                             f"per element, above `max_arrivals`={max_arrivals}: raise `max_arrivals`, or use the "
+                             f"window sampler (eat_poisson's default), whose work is bounded at any rate")
     elif validate: _validate_min(rate.detach().amin().item(), "rate")
     if tau == 0: return torch.poisson(rate.detach())
     pos = rate > 0
@@ -197,7 +202,8 @@ def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
               temperature: float,       # tau > 0
               indicator: str = "cubic", # 'cubic' or 'sigmoid'
               n_arrivals: int = 100,    # M arrivals (the papers: `papers_upper_bound`)
-              max_elements: int = 2**28 # refuse a call whose dense tensor would hold more elements (memory ~ 12 bytes each)
+              # refuse a call whose dense tensor would hold more elements (memory ~ 12 bytes each)
+              max_elements: int = 2**28
              ) -> torch.Tensor:
     "Reference EAT as in the papers' code: dense (M, *rate.shape) arrival times, differentiated by autograd."
     rate, tau, _ = _check_rates(rate, positive=True), check_temperature(temperature), check_indicator(indicator)
@@ -205,7 +211,8 @@ def eat_dense(rate: torch.Tensor,       # Poisson rates lambda > 0
     check_int(n_arrivals, "n_arrivals")
     if n_arrivals * rate.numel() > check_int(max_elements, "max_elements"):
         raise ValueError(f"`n_arrivals`={n_arrivals} x {rate.numel()} elements of `rate` = {n_arrivals * rate.numel()} "
-                         f"arrival times, above `max_elements`={max_elements}: raise `max_elements`, or use eat_poisson")
+                         f"arrival times, above `max_elements`={max_elements}: raise `max_elements`, or use "
+                         f"eat_poisson")
     t = torch.empty((n_arrivals,) + rate.shape, dtype=rate.dtype, device=rate.device).exponential_().cumsum(0) / rate
     return soft_indicator((1 - t) / temperature, indicator).sum(0)
 
@@ -233,7 +240,8 @@ def plot_eat_schematic(rate: float = 4.0, temperature: float = 0.3, indicator: s
     w = soft_indicator((1 - t) / temperature, indicator)
     grid = torch.linspace(0, float(t.max()) + 0.2, 400)
     fig, ax = plt.subplots(figsize=(6, 2.8))
-    ax.plot(grid, soft_indicator((1 - grid) / temperature, indicator), color="tab:red", lw=1, label=f"{indicator}((1-t)/τ), τ={temperature}")
+    ax.plot(grid, soft_indicator((1 - grid) / temperature, indicator), color="tab:red", lw=1,
+            label=f"{indicator}((1-t)/τ), τ={temperature}")
     ax.vlines(t, 0, w, color="tab:red", lw=2)
     ax.plot(t, w, "o", color="tab:red")
     ax.plot(t, torch.zeros_like(t), "k|", ms=14, label="arrival times $t_m$")
@@ -251,7 +259,8 @@ def eat_half_width(rate: torch.Tensor,        # Poisson rates (>= 0)
                tol: float = 1e-4          # sigmoid: bound on E|windowed - unlimited relaxed count|
               ) -> torch.Tensor:
     "Half-width L (in units of tau) of the EAT window [max(0, 1 - tau L), 1 + tau L] per element."
-    return _eat_half_width(_check_rates(rate), check_temperature(temperature), check_indicator(indicator), _check_tol(tol))
+    return _eat_half_width(_check_rates(rate), check_temperature(temperature), check_indicator(indicator),
+                           _check_tol(tol))
 
 def _eat_half_width(rate, temperature, indicator, tol):
     if indicator == "cubic": return torch.ones_like(rate)
@@ -259,11 +268,13 @@ def _eat_half_width(rate, temperature, indicator, tol):
     return torch.log(torch.expm1(x)).neg().clamp(min=0)
 
 # %% ../nbs/01_relaxations.ipynb #f51594a9
-POISSON_NORMAL_ABOVE = 2.0**40   # poisson_sample: the rounded normal above this rate (torch.poisson overflows from 2**63)
+# poisson_sample: the rounded normal above this rate (torch.poisson overflows from 2**63)
+POISSON_NORMAL_ABOVE = 2.0**40
 CLT_POINTS = 2**20               # eat_window_poisson: elements expecting more window points are drawn by the CLT
 
 def poisson_sample(rate: torch.Tensor) -> torch.Tensor:
-    "Poisson draws at `rate` (no gradient); above `POISSON_NORMAL_ABOVE` the rounded normal round(rate + sqrt(rate) xi)."
+    ("Poisson draws at `rate` (no gradient); above `POISSON_NORMAL_ABOVE` "
+     "the rounded normal round(rate + sqrt(rate) xi).")
     return _poisson_sample(_check_rates(rate).detach())
 
 def _poisson_sample(rate):
@@ -286,11 +297,14 @@ def window_moments(L: torch.Tensor,     # the window is u ~ U(-L, hi)
     "(m_f, v_f, m_g, c_fg): mean and variance of f(u), mean of g(u), Cov(f, g), for u ~ U(-L, hi), in float64."
     L, hi = _check_rates(L, "L"), _check_rates(hi, "hi")
     try: L, hi = torch.broadcast_tensors(L, hi)
-    except RuntimeError as e: raise ValueError(f"`L` of shape {tuple(L.shape)} and `hi` of shape {tuple(hi.shape)} do not broadcast") from e
+    except RuntimeError as e:
+        raise ValueError(f"`L` of shape {tuple(L.shape)} and `hi` of shape {tuple(hi.shape)} do not broadcast") from e
     check_indicator(indicator)
-    if not bool(((L + hi) > 0).all()): raise ValueError("the window [-`L`, `hi`] must have a positive width (L + hi > 0)")
+    if not bool(((L + hi) > 0).all()):
+        raise ValueError("the window [-`L`, `hi`] must have a positive width (L + hi > 0)")
     if indicator == "cubic" and not bool(((L <= 1) & (hi <= 1)).all()):
-        raise ValueError("for the cubic the window must lie in [-1, 1] (`L` <= 1 and `hi` <= 1), where f is one polynomial")
+        raise ValueError("for the cubic the window must lie in [-1, 1] (`L` <= 1 and `hi` <= 1), where f is one "
+                         "polynomial")
     return _window_moments(L, hi, check_temperature(tau), indicator)
 
 def _window_moments(L, hi, tau, indicator):
@@ -312,7 +326,8 @@ def _clt_window_sums(counts, L, hi, tau, indicator):
 
 # %% ../nbs/01_relaxations.ipynb #e4a594af
 def _window_sums_torch(counts, L, hi, tau, indicator, chunk_points):
-    "Per-element sums of f(u_j) and f'(u_j)(1 - tau u_j) over counts[i] uniform points u_j on [-L, hi]: ragged, segment_reduce."
+    ("Per-element sums of f(u_j) and f'(u_j)(1 - tau u_j) over counts[i] uniform points u_j on [-L, hi]: ragged, "
+     "segment_reduce.")
     counts = counts.long()
     ends = counts.cumsum(0)
     total = int(ends[-1])                                       # the host read that sizes the flat tensor
@@ -385,7 +400,8 @@ def register_window_kernel(name: str,           # the name `eat_window_poisson(k
     if not (isinstance(name, str) and name.isidentifier() and name != "auto"):
         raise ValueError(f"`name` must be a Python identifier other than 'auto', got {name!r}")
     def register(sums):
-        if not callable(sums): raise ValueError(f"register_window_kernel({name!r}) must decorate a function, got {sums!r}")
+        if not callable(sums):
+            raise ValueError(f"register_window_kernel({name!r}) must decorate a function, got {sums!r}")
         WINDOW_KERNELS[name] = WindowKernel(name, sums, usable or (lambda rate: False))
         return sums
     return register
@@ -408,8 +424,10 @@ def eat_window_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, an
                        tol: float = 1e-4,        # sigmoid: bound on E|windowed - unlimited relaxed count|
                        validate: bool = True,    # check that rates are finite and >= 0 (one host read)
                        chunk_points: int = 2**22,# torch kernel: window points processed at once (memory per chunk)
-                       kernel: str | WindowKernel = "auto", # a key of WINDOW_KERNELS or a WindowKernel; 'auto': the best usable
-                       clt_points: float = CLT_POINTS # elements expecting more window points use the CLT draw (section 3)
+                       # a key of WINDOW_KERNELS or a WindowKernel; 'auto': the best usable
+                       kernel: str | WindowKernel = "auto",
+                       # elements expecting more window points use the CLT draw (section 3)
+                       clt_points: float = CLT_POINTS
                       ) -> torch.Tensor:
     "Windowed EAT relaxed Poisson sample: only arrivals near t = 1 are drawn; pathwise gradient in `rate`."
     _refuse_trace("eat_window_poisson")
@@ -437,7 +455,8 @@ EAT_SAMPLERS = ("window", "arrivals")
 def eat_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, any shape
                 temperature: float,       # tau >= 0; 0 gives exact Poisson samples
                 indicator: str = "cubic", # soft indicator: 'cubic' (Hitchhiker) or 'sigmoid' (P-VAE)
-                n_arrivals: int | None = None, # a fixed number M of arrivals (the papers' procedure; implies sampler='arrivals')
+                # a fixed number M of arrivals (the papers' procedure; implies sampler='arrivals')
+                n_arrivals: int | None = None,
                 tol: float = 1e-4,        # bound on E|sample - unlimited-arrivals EAT| (sigmoid window, or adaptive M)
                 validate: bool = True,    # check that rates are finite and >= 0
                 sampler: str | None = None # 'window' (default) or 'arrivals'
@@ -446,7 +465,8 @@ def eat_poisson(rate: torch.Tensor,       # Poisson rates lambda >= 0, any shape
     if sampler is None: sampler = "window" if n_arrivals is None else "arrivals"
     if sampler not in EAT_SAMPLERS: raise ValueError(f"`sampler` must be one of {EAT_SAMPLERS}, got {sampler!r}")
     if sampler == "window":
-        if n_arrivals is not None: raise ValueError("`n_arrivals` needs sampler='arrivals' (the window sampler draws no fixed M)")
+        if n_arrivals is not None:
+            raise ValueError("`n_arrivals` needs sampler='arrivals' (the window sampler draws no fixed M)")
         return eat_window_poisson(rate, temperature, indicator, tol=tol, validate=validate)
     return eat_arrivals_poisson(rate, temperature, indicator, n_arrivals=n_arrivals, tol=tol, validate=validate)
 
@@ -480,7 +500,8 @@ def gsm_window(rate: torch.Tensor,   # Poisson rates (>= 0)
 def _gsm_window(rate, temperature, tol):
     s = min(1.0 / temperature, 0.5)
     c_s = math.pi * s / math.sin(math.pi * s)
-    x = (math.log(2 * c_s / tol) + s * torch.log(3 * torch.sqrt(rate + 1)) + torch.log(2 * rate + 100) + torch.log(rate.sqrt() + 2)) / s
+    x = (math.log(2 * c_s / tol) + s * torch.log(3 * torch.sqrt(rate + 1)) + torch.log(2 * rate + 100) +
+         torch.log(rate.sqrt() + 2)) / s
     hi = torch.ceil(rate + x / 3 + torch.sqrt(x * x / 9 + 2 * rate * x)) + 1
     lo = torch.floor(rate - torch.sqrt(2 * rate * x)).clamp(min=0)
     return lo, hi
@@ -499,7 +520,8 @@ class _GSMPoisson(torch.autograd.Function):
             # log-pmf relative to the mode k, in float64: (m - k) log(lambda) - (lgamma(m+1) - lgamma(k+1))
             m = l.double()[..., None] + torch.arange(width, dtype=torch.float64, device=rate.device)
             k = torch.floor(r.double())[..., None]
-            logits = ((m - k) * torch.log(r.double())[..., None] - (torch.lgamma(m + 1) - torch.lgamma(k + 1))).to(rate.dtype)
+            logits = ((m - k) * torch.log(r.double())[..., None] -
+                      (torch.lgamma(m + 1) - torch.lgamma(k + 1))).to(rate.dtype)
             w = torch.softmax((logits + _gumbel_like(logits)) / tau, dim=-1)
             z[s:s + step] = (w * values).sum(-1)
             var = (w * (values - z[s:s + step, None]) ** 2).sum(-1)
@@ -527,7 +549,8 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
     tol = _check_tol(tol)
     chunk_cells, max_categories = check_int(chunk_cells, "chunk_cells"), check_int(max_categories, "max_categories")
     if n_categories is not None and check_int(n_categories, "n_categories") > max_categories:
-        raise ValueError(f"`n_categories`={n_categories} is above `max_categories`={max_categories}: raise `max_categories` to allow it")
+        raise ValueError(f"`n_categories`={n_categories} is above `max_categories`={max_categories}: raise "
+                         "`max_categories` to allow it")
     if rate.numel() == 0: return rate.clone()
     r = rate.detach()
     if n_categories is None:
@@ -541,9 +564,9 @@ def gsm_poisson(rate: torch.Tensor,          # Poisson rates lambda >= 0, any sh
         if validate: _validate_min(r.amin().item(), "rate")
         lo, width = torch.zeros_like(r), n_categories
     if width > max_categories:
-        raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs {width} categories per element, "
-                         f"above `max_categories`={max_categories}: raise `max_categories`, or use an EAT method, whose "
-                         f"window sampler does bounded work at any rate")
+        raise ValueError(f"`rate` up to {r.max().item():.4g} at `temperature`={tau} needs {width} categories per "
+                         f"element, above `max_categories`={max_categories}: raise `max_categories`, or use an EAT "
+                         f"method, whose window sampler does bounded work at any rate")
     if tau == 0: return _poisson_sample(r)
     pos = rate > 0
     safe = torch.where(pos, rate, torch.ones_like(rate))
@@ -558,7 +581,8 @@ class Sampler:
     sample: Callable          # sample(rate, temperature, tol, validate) -> relaxed counts, differentiable in `rate`
     family: str               # the relaxation: 'eat' or 'gsm' (the paper's variant letters C and G), or a user's
     indicator: str | None     # EAT's soft indicator ('cubic', 'sigmoid'); None when there is none
-    law: str                  # 'exact': the relaxation's law; 'tol': within `tol` of it (W1); 'fixed': a fixed truncation
+    # 'exact': the relaxation's law; 'tol': within `tol` of it (W1); 'fixed': a fixed truncation
+    law: str
     reparameterized: bool     # a pathwise gradient in `rate`
     cost: str                 # work per element, in words
     color: str = "0.4"        # its color in the book's figures
@@ -579,11 +603,13 @@ def register_sampler(name: str, *,            # the name models, `relaxed_poisso
     if indicator is not None: check_indicator(indicator)
     check_choice(law, "law", LAWS)
     def register(sample):
-        if not callable(sample): raise ValueError(f"register_sampler({name!r}) must decorate a function, got {sample!r}")
+        if not callable(sample):
+            raise ValueError(f"register_sampler({name!r}) must decorate a function, got {sample!r}")
         old = SAMPLERS.get(name)
         if old is not None and old.sample.__qualname__ != sample.__qualname__:   # the same function redefined is fine
             raise ValueError(f"`name` {name!r} is already registered to {old.sample.__qualname__}; choose another name")
-        SAMPLERS[name] = Sampler(name, sample, family, indicator, law, bool(reparameterized), cost, color, label or name)
+        SAMPLERS[name] = Sampler(name, sample, family, indicator, law, bool(reparameterized), cost, color,
+                                 label or name)
         return sample
     return register
 
@@ -595,13 +621,14 @@ def get_sampler(method: str | Sampler # a key of SAMPLERS, or a Sampler (returne
 
 
 # %% ../nbs/01_relaxations.ipynb #7ef00302
-@register_sampler("eat_cubic", family="eat", indicator="cubic", law="exact", color="tab:red", label=r"EAT$_\mathrm{cubic}$",
-                  cost="one Poisson draw + 2 tau lambda window points")
+@register_sampler("eat_cubic", family="eat", indicator="cubic", law="exact", color="tab:red",
+                  label=r"EAT$_\mathrm{cubic}$", cost="one Poisson draw + 2 tau lambda window points")
 def _eat_cubic(rate, temperature, tol=1e-4, validate=True):
     return eat_window_poisson(rate, temperature, "cubic", tol, validate)
 
 @register_sampler("eat_sigmoid", family="eat", indicator="sigmoid", law="tol", color="tab:blue",
-                  label=r"EAT$_\mathrm{sigmoid}$", cost="one Poisson draw + 2 tau lambda L window points, L ~ log(2 lambda tau / tol)")
+                  label=r"EAT$_\mathrm{sigmoid}$",
+                  cost="one Poisson draw + 2 tau lambda L window points, L ~ log(2 lambda tau / tol)")
 def _eat_sigmoid(rate, temperature, tol=1e-4, validate=True):
     return eat_window_poisson(rate, temperature, "sigmoid", tol, validate)
 
@@ -643,7 +670,8 @@ def relaxed_nb(r,                      # NB dispersion r > 0
                sample_shape=torch.Size(), tol: float = 1e-4) -> torch.Tensor:
     "Relaxed NB sample: lambda ~ Gamma(r, p/(1-p)) by rsample, then a relaxed Poisson(lambda) step."
     get_sampler(method)
-    nb = NegativeBinomial(r, p, logits=logits, validate_args=True)    # not torch's global default (torch.compile clears it)
+    # not torch's global default (torch.compile clears it)
+    nb = NegativeBinomial(r, p, logits=logits, validate_args=True)
     rate = nb.gamma_rate(_check_size(sample_shape, nb.batch_shape), rsample=True)
     return relaxed_poisson(rate, temperature, method, tol=tol, validate=False)
 
@@ -665,7 +693,8 @@ class RelaxedPoisson(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(RelaxedPoisson, _instance)      # a subclass stays a subclass
-        new.rate, new.temperature, new.method, new.tol = self.rate.expand(batch_shape), self.temperature, self.method, self.tol
+        new.rate, new.temperature, new.method, new.tol = (self.rate.expand(batch_shape), self.temperature, self.method,
+                                                          self.tol)
         super(RelaxedPoisson, new).__init__(torch.Size(batch_shape), validate_args=False)
         new._validate_args = self._validate_args
         return new
@@ -711,9 +740,11 @@ def plot_relaxed_nb(r: float = 20.0, p: float = 0.5, temperature: float = 0.1, n
     fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3), sharey=True)
     for ax, method in zip(axes, methods):
         z = relaxed_nb(nb.r, nb.p, temperature, method, sample_shape=(n,)).detach()
-        ax.hist(z.numpy(), bins=torch.arange(-0.5, zs[-1] + 1).numpy(), density=True, color="0.75", label=f"{n} samples")
+        ax.hist(z.numpy(), bins=torch.arange(-0.5, zs[-1] + 1).numpy(), density=True, color="0.75",
+                label=f"{n} samples")
         ax.plot(zs, nb.log_prob(zs.float()).exp(), "k.-", lw=1, label="NB pmf")
         ax.set(title=f"{method}, τ={temperature}", xlabel="z")
-    axes[0].set_ylabel("probability"); axes[0].legend(fontsize=8)
+    axes[0].set_ylabel("probability")
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig

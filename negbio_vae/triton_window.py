@@ -77,7 +77,8 @@ def window_sums_triton(counts, L, hi, tau, indicator,
         raise ValueError("`kernel`='triton' needs a CUDA tensor (or TRITON_INTERPRET=1 set before triton is imported, "
                          "for the CPU interpreter)")
     N = counts.numel()
-    if N >= 2**32: raise ValueError(f"`rate` has {N} elements; kernel='triton' takes fewer than 2**32 (use kernel='torch')")
+    if N >= 2**32:
+        raise ValueError(f"`rate` has {N} elements; kernel='triton' takes fewer than 2**32 (use kernel='torch')")
     L = L.contiguous()
     zw, gw = torch.empty_like(L), torch.empty_like(L)
     key = philox_seed() if seed is None else seed
