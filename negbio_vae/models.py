@@ -312,15 +312,20 @@ class NegBioVAE(VAE):
 
     @classmethod
     def variant(cls, name: str, image_shape, n_latents=256,
-                # the EAT sampler of the 'C' variants (the paper's sigmoid)
-                eat_sampler: str | Sampler = "eat_sigmoid",
+                # the EAT sampler of the 'C' variants; None: the paper's 'eat_sigmoid'
+                eat_sampler: str | Sampler | None = None,
                 **kwargs):
         "One of the paper's variants 'MC-G', 'MC-C', 'DS-G', 'DS-C' (C = EAT with the paper's sigmoid by default)."
         if name not in cls.VARIANTS: raise ValueError(f"`name` must be one of {tuple(cls.VARIANTS)}, got {name!r}")
         kl, family = cls.VARIANTS[name]
-        if family == "eat" and get_sampler(eat_sampler).family != "eat":
+        if family == "gsm":
+            if eat_sampler is not None:
+                raise ValueError(f"`eat_sampler` applies to the 'C' variants, got {eat_sampler!r} for {name!r}")
+            return cls(image_shape, n_latents, kl=kl, sampler="gsm", **kwargs)
+        eat_sampler = "eat_sigmoid" if eat_sampler is None else eat_sampler
+        if get_sampler(eat_sampler).family != "eat":
             raise ValueError(f"`eat_sampler` must be an EAT sampler of the registry, got {eat_sampler!r}")
-        return cls(image_shape, n_latents, kl=kl, sampler="gsm" if family == "gsm" else eat_sampler, **kwargs)
+        return cls(image_shape, n_latents, kl=kl, sampler=eat_sampler, **kwargs)
 
     def prior(self): return NegativeBinomial(torch.exp(self.log_r), logits=self.logit_p, validate_args=False)
     def posterior(self, h):
