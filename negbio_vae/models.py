@@ -334,7 +334,9 @@ class NegBioVAE(VAE):
         a, b = h.unflatten(-1, (2, self.n_latents)).unbind(-2)
         return NegativeBinomial(torch.exp(self.log_r + b), logits=self.logit_p + a, validate_args=False)
     def rsample(self, q, temperature, n):
-        return relaxed_nb(q.r, temperature=temperature, method=self.sampler, logits=q.logits, sample_shape=(n,))
+        # validation reads the host: in training, the loop's watcher (chapter 06) checks loss and batch on the device
+        return relaxed_nb(q.r, temperature=temperature, method=self.sampler, logits=q.logits, sample_shape=(n,),
+                          validate=not self.training)
     def kl_terms(self, q, z):
         if self.kl == "ds": return kl_divergence(q, self.prior())
         return kl_nb_mc(q, self.prior(), z, validate_args=False)

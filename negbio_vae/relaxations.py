@@ -667,11 +667,13 @@ def relaxed_nb(r,                      # NB dispersion r > 0
                temperature: float = 0.1,
                method: str | Sampler = "eat_cubic",  # the Poisson step's sampler: a key of SAMPLERS
                logits=None,            # logit of p, instead of `p`
-               sample_shape=torch.Size(), tol: float = 1e-4) -> torch.Tensor:
+               sample_shape=torch.Size(), tol: float = 1e-4,
+               # check r and p (one host read, which stalls a GPU); models pass False: theirs are valid by construction
+               validate: bool = True) -> torch.Tensor:
     "Relaxed NB sample: lambda ~ Gamma(r, p/(1-p)) by rsample, then a relaxed Poisson(lambda) step."
     get_sampler(method)
-    # not torch's global default (torch.compile clears it)
-    nb = NegativeBinomial(r, p, logits=logits, validate_args=True)
+    # explicit, not torch's global default (torch.compile clears it)
+    nb = NegativeBinomial(r, p, logits=logits, validate_args=bool(validate))
     rate = nb.gamma_rate(_check_size(sample_shape, nb.batch_shape), rsample=True)
     return relaxed_poisson(rate, temperature, method, tol=tol, validate=False)
 
