@@ -21,7 +21,8 @@ import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.utils import check_integrity
-from .distributions import as_float_tensor, check_dtype_device, check_int, check_number, require
+from .distributions import (as_float_tensor, check_dtype_device, check_identifier, check_int, check_number,
+                                      require)
 from .relaxations import MAX_SAMPLE_ELEMENTS
 
 # %% auto #0
@@ -102,8 +103,7 @@ def register_dataset(info: DatasetInfo  # what the dataset yields; `info.name` b
                     ):
     "Decorator: register `fn(root, split, download, **options)` as the loader of dataset `info.name` in `DATASETS`."
     if not isinstance(info, DatasetInfo): raise ValueError(f"`info` must be a DatasetInfo, got {type(info).__name__}")
-    if not (isinstance(info.name, str) and info.name.isidentifier()):
-        raise ValueError(f"`info.name` must be a Python identifier, got {info.name!r}")
+    check_identifier(info.name, "info.name", "my_images")
     def deco(fn):
         if not callable(fn):
             raise ValueError(f"the loader of dataset {info.name!r} must be callable, got {type(fn).__name__}")

@@ -14,7 +14,8 @@ from torch.distributions.utils import lazy_property
 __all__ = ['HALF_DTYPES', 'MAX_SAMPLE_ELEMENTS', 'open_unit_interval', 'positive_finite', 'finite_real', 'as_float_tensor',
            'float_args', 'check_same_device', 'require', 'check_that', 'check_number', 'check_int',
            'check_sample_shape', 'check_dtype_device', 'check_choice', 'check_choices', 'check_values',
-           'NegativeBinomial', 'plot_nb_vs_poisson', 'overdispersion_index', 'full_scale', 'num_threads']
+           'check_identifier', 'NegativeBinomial', 'plot_nb_vs_poisson', 'overdispersion_index', 'full_scale',
+           'num_threads']
 
 # %% ../nbs/00_distributions.ipynb #fe890941
 HALF_DTYPES = (torch.float16, torch.bfloat16)  # computed in float32 (see section 5)
@@ -120,6 +121,14 @@ def check_values(values, name):
     xs = None if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") else tuple(values)
     if not xs: raise ValueError(f"`{name}` must be a non-empty sequence of finite numbers > 0, got {values!r}")
     return tuple(check_number(v, name, 0, lo_open=True) for v in xs)
+
+# %% ../nbs/00_distributions.ipynb #6abd6f4c
+def check_identifier(value, name, example: str = "my_name", reserved: tuple = ()):
+    "`value` if it is a Python identifier not in `reserved` (a registry key); ValueError naming `name` otherwise."
+    if not (isinstance(value, str) and value.isidentifier() and value not in reserved):
+        others = f" other than {reserved}" if reserved else ""
+        raise ValueError(f"`{name}` must be a Python identifier{others} such as {example!r}, got {value!r}")
+    return value
 
 # %% ../nbs/00_distributions.ipynb #59441088
 class _OpenInterval(constraints.Constraint):

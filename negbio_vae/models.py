@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributions import (Distribution, Normal, Laplace, Poisson, Categorical, OneHotCategorical,
                                  RelaxedOneHotCategorical, kl_divergence)
-from .distributions import (NegativeBinomial, check_int, check_number, check_same_device,
+from .distributions import (NegativeBinomial, check_identifier, check_int, check_number, check_same_device,
                                      check_sample_shape, require)
 from .relaxations import Sampler, get_sampler, relaxed_poisson, relaxed_nb, check_temperature
 from .kl import kl_poisson, kl_nb_mc
@@ -350,8 +350,7 @@ MODELS: dict[str, type] = {}   # name -> VAE subclass; filled by `register_model
 def register_model(name: str  # the name `build_model` and `negbio-vae train --model` will know it by
                   ):
     "Class decorator: make a `VAE` subclass reachable as `build_model(name)` (and by the CLI and the benchmarks)."
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise ValueError(f"`name` must be a Python identifier such as 'my_vae', got {name!r}")
+    check_identifier(name, "name", "my_vae")
     def register(cls):
         if not (isinstance(cls, type) and issubclass(cls, VAE)):
             raise ValueError(f"register_model({name!r}) must decorate a subclass of VAE, got {cls!r}")

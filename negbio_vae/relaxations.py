@@ -11,8 +11,8 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, Poisson, constraints
-from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tensor, check_choice, check_int,
-                                      check_number, check_sample_shape)
+from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tensor, check_choice,
+                                      check_identifier, check_int, check_number, check_sample_shape)
 
 
 # %% auto #0
@@ -88,9 +88,7 @@ def soft_indicator(u: torch.Tensor, indicator: str = "cubic") -> torch.Tensor:
 
 def check_indicator(indicator):
     "`indicator` if it names a soft indicator (a key of INDICATORS); ValueError naming `indicator` otherwise."
-    if not isinstance(indicator, str) or indicator not in INDICATORS:
-        raise ValueError(f"`indicator` must be one of {sorted(INDICATORS)}, got {indicator!r}")
-    return indicator
+    return check_choice(indicator, "indicator", tuple(INDICATORS))
 
 # %% ../nbs/01_relaxations.ipynb #46cf875d
 def plot_indicators():
@@ -397,8 +395,7 @@ def register_window_kernel(name: str,           # the name `eat_window_poisson(k
                            usable: Callable | None = None # rate -> bool: may kernel='auto' choose it? None: never
                           ):
     "Decorator: make `sums` a window kernel; kernel='auto' prefers the latest registered kernel that is usable."
-    if not (isinstance(name, str) and name.isidentifier() and name != "auto"):
-        raise ValueError(f"`name` must be a Python identifier other than 'auto', got {name!r}")
+    check_identifier(name, "name", "my_kernel", reserved=("auto",))
     def register(sums):
         if not callable(sums):
             raise ValueError(f"register_window_kernel({name!r}) must decorate a function, got {sums!r}")
@@ -598,8 +595,7 @@ def register_sampler(name: str, *,            # the name models, `relaxed_poisso
                      indicator: str | None = None, # a key of INDICATORS, for EAT samplers
                      reparameterized: bool = True, color: str = "0.4", label: str = ""):
     "Decorator: register `sample(rate, temperature, tol, validate)` as the relaxed Poisson sampler `name`."
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise ValueError(f"`name` must be a Python identifier such as 'my_sampler', got {name!r}")
+    check_identifier(name, "name", "my_sampler")
     if indicator is not None: check_indicator(indicator)
     check_choice(law, "law", LAWS)
     def register(sample):
