@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_reproduce.ipynb #6590f6cd
 from __future__ import annotations
-import argparse, hashlib, json, math, os, sys, time
+import argparse, concurrent.futures, hashlib, json, math, os, sys, time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import numpy as np
@@ -15,7 +15,9 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 from .models import build_model, make_decoder
 from .data import data_root, dataset_info, get_dataset
-from .train import TrainConfig, atomic_write, fit, load_weights, resolve_device
+from .train import (DeviceDataset, TrainConfig, atomic_write, fit, load_checkpoint, load_weights,
+                              resolve_device)
+from .distributions import check_int, check_number
 from .evaluate import (evaluate, extract_features, feature_metrics, inception, inception_weights,
                                  probe_accuracy, representations, shattering_dim)
 from .evaluate import fork_rng, model_device   # the device and RNG conventions of chapter 07
@@ -26,7 +28,8 @@ __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', '
            'PAPER_TAB4', 'SCALES', 'BETA_MODELS', 'MC_MODELS', 'VERDICTS', 'Setting', 'experiments', 'MNISTClassifier',
            'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one', 'result_path',
            'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim', 'verdict_table',
-           'verdict_counts', 'main']
+           'verdict_counts', 'main', 'pack_data', 'Job', 'run_folder', 'train_run', 'plan_budget', 'EngineConfig',
+           'run_engine', 'merge_results']
 
 # %% ../nbs/12_reproduce.ipynb #070f14c2
 TAB1_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None),
@@ -88,7 +91,8 @@ class Setting:
 
     def key(self) -> str: return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
 
-SCALES = {"cpu": dict(epochs=2), "gpu": dict(epochs=100, fid_images=5000)}
+SCALES = {"cpu": dict(epochs=2), "gpu": dict(epochs=100, fid_images=5000),
+          "ci": dict(latents=8, arch="mlp", epochs=4, batch_size=100, eval_images=200, fid_images=0)}  # digits, tests
 
 def experiments(scale: str = "cpu",     # a key of SCALES
                 seeds: int = 3,         # seeds of Tab. 1 and Tab. 3
@@ -371,25 +375,315 @@ def verdict_counts(claims: list) -> dict:
 
 # %% ../nbs/12_reproduce.ipynb #1925a918
 def main(argv=None) -> int:
-    "`python -m negbio_vae.reproduce` (--scale, --seeds, --results, --shard i/n, --root, --device, --threads, --only)."
+    "`python -m negbio_vae.reproduce`: the grid one run after another, or the engine (--workers) within --budget-s."
     p = argparse.ArgumentParser(prog="python -m negbio_vae.reproduce",
                                 description="Train and measure the runs of the MNIST reproduction (chapter 12).")
     p.add_argument("--scale", default="cpu", choices=tuple(SCALES))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--results", default=None, help="result folder (default runs/reproduce-<scale>)")
     p.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
-    p.add_argument("--root", default=None)
+    p.add_argument("--root", "--data-root", dest="root", default=None, help="data root (e.g. gpu_data)")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--only", default=None, help="comma-separated experiments (tab1,tab3,tab4,beta,mc)")
+    p.add_argument("--labels", default=None, help="comma-separated models (e.g. 'P-VAE,NegBio DS-C')")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--workers", type=int, default=None, help="the engine: N concurrent runs (processes)")
+    p.add_argument("--budget-s", type=float, default=None, help="the engine: end cleanly within S seconds")
+    p.add_argument("--step-s", type=float, default=None, help="seconds per update per worker (else measured)")
+    p.add_argument("--fixed-s", type=float, default=10.0, help="seconds per job besides its updates")
+    p.add_argument("--whole-runs", action="store_true", help="start only runs that can finish within the budget")
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--save-weights", action="store_true", help="also keep each trained state_dict (.pt)")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast of the training forward pass")
+    p.add_argument("--compile", action="store_true", help="torch.compile the models")
+    p.add_argument("--merge-to", default=None, help="write results.json and recons.npz of the finished runs here")
+    p.add_argument("--pack", default=None, help="copy the MNIST raw files into this folder and exit")
     a = p.parse_args(argv)
+    if a.pack:
+        print(f"{pack_data(a.pack, a.root) / 2**20:.1f} MiB copied to {a.pack}")
+        return 0
     try: i, n = (int(v) for v in a.shard.split("/"))
     except ValueError: p.error(f"--shard must be i/n, got {a.shard!r}")
     if a.threads: torch.set_num_threads(a.threads)
     runs = experiments(a.scale, a.seeds)
     if a.only: runs = [r for r in runs if r[0] in a.only.split(",")]
-    res = run_grid(runs, a.results or f"runs/reproduce-{a.scale}", (i, n), root=a.root, device=a.device, progress=True)
-    print(f"{len(res)} of {len(runs)} runs finished")
+    if a.labels: runs = [r for r in runs if r[1] in a.labels.split(",")]
+    results = a.results or f"runs/reproduce-{a.scale}"
+    if a.workers is None:
+        res = run_grid(runs, results, (i, n), dataset=a.dataset, root=a.root, device=a.device, progress=True)
+        print(f"{len(res)} of {len(runs)} runs finished")
+    else:
+        ec = EngineConfig(workers=a.workers, budget_s=a.budget_s, step_s=a.step_s, fixed_s=a.fixed_s,
+                          dataset=a.dataset, root=a.root, device=a.device, threads=a.threads or 1,
+                          save_weights=a.save_weights, checkpoint_every=a.checkpoint_every, amp=a.amp,
+                          compile=a.compile, whole=a.whole_runs)
+        print(json.dumps(run_engine(runs[i::n], results, ec)), flush=True)
+    if a.merge_to: print(json.dumps(merge_results(runs, results, a.merge_to)))
     return 0
 
+# %% ../nbs/12_reproduce.ipynb #11cbd73d
+_RAW = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}   # torchvision's folder names of the idx datasets
+
+def pack_data(dest="gpu_data",             # the folder to fill (git-ignored; `carry` it to the device)
+              root=None,                   # the data root to copy from; None: chapter 05's default
+              datasets=("mnist",)          # keys of `_RAW`
+             ) -> int:
+    "Copy the raw files a GPU run needs (`<root>/MNIST/raw/*.gz`) into `dest`; return the bytes copied."
+    import shutil
+    n = 0
+    for name in datasets:
+        if name not in _RAW: raise ValueError(f"`datasets` must be among {tuple(_RAW)}, got {name!r}")
+        src = data_root(root) / _RAW[name] / "raw"
+        files = sorted(src.glob("*.gz")) or sorted(p for p in src.glob("*-ubyte"))
+        if not files: raise ValueError(f"`root`: no {name} files in {src}")
+        out = Path(dest) / _RAW[name] / "raw"
+        out.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(f, out / f.name)
+            n += f.stat().st_size
+    return n
+
+def _unpacked(dataset, root):
+    "Unpack an idx dataset whose only .gz files are in `root` (torchvision checks their md5; no network)."
+    raw = data_root(root) / _RAW.get(dataset, "-") / "raw"
+    if dataset in _RAW and list(raw.glob("*.gz")) and not list(raw.glob("*-ubyte")):
+        for split in ("train", "test"): get_dataset(dataset, root=root, split=split, download=True)
+
+# %% ../nbs/12_reproduce.ipynb #f0f2e1d9
+@dataclass(frozen=True)
+class Job:
+    "One call of `train_run`: a run of the grid and how far to take it in this call."
+    experiment: str
+    label: str
+    seed: int
+    setting: Setting
+    results: str                      # the result folder
+    stop_after: int | None = None     # pause after this many updates (None: to the end, then evaluate)
+    dataset: str = "mnist"
+    root: str | None = None           # data root
+    device: str | None = None
+    threads: int | None = 1           # torch threads of the worker (None: torch's default)
+    save_weights: bool = False        # also write the trained state_dict (.pt) beside the result
+    recon_images: int = 1000          # first test images whose uint8 reconstructions are kept (FID here, later)
+    checkpoint_every: int = 500
+    log_every: int = 50               # run_one's: the final loss averages the same updates
+    amp: bool = False
+    compile: bool = False
+    deadline: float | None = None     # time.time() after which the job does not start
+
+def run_folder(results, experiment, label, seed, setting) -> Path:
+    "The run's own folder (checkpoint, history, reconstructions), beside its result file."
+    return result_path(results, experiment, label, seed, setting).with_suffix("")
+
+# %% ../nbs/12_reproduce.ipynb #ba307efa
+_DATA = {}    # per worker process: (dataset, root, device) -> (training images on the device, test set)
+
+def _engine_data(dataset, root, device, train_images):
+    "The training images as a DeviceDataset on `device` (kept for the process's next runs) and the test set."
+    key = (dataset, str(root), str(device))
+    if key not in _DATA:
+        test = get_dataset(dataset, root=root, split="test")
+        _DATA[key] = DeviceDataset.of(get_dataset(dataset, root=root, split="train"), device), test
+    train, test = _DATA[key]
+    if train_images is not None: train = DeviceDataset(train.images[:train_images], train.max_value, train.data_range)
+    return train, test
+
+def _steps_done(folder: Path) -> int:
+    "Updates stored in the run's checkpoint (0 without one)."
+    ck = folder / "checkpoint.pt"
+    return load_checkpoint(ck)["step"] if ck.exists() else 0
+
+def _u8(x, data_range):
+    "Float images in `data_range` as uint8 0..255 (rounded, clipped)."
+    lo, hi = data_range
+    return ((x - lo) / (hi - lo) * 255).round().clamp(0, 255).to(torch.uint8)
+
+# %% ../nbs/12_reproduce.ipynb #dc67d2dc
+def train_run(job: Job) -> dict:
+    "Train (or resume) one run to `job.stop_after` or its end; at the end evaluate it and write its result file."
+    p, st = result_path(job.results, job.experiment, job.label, job.seed, job.setting), job.setting
+    if p.exists(): return dict(status="done before", steps=0, seconds=0.0)
+    if job.deadline is not None and time.time() > job.deadline: return dict(status="not started", steps=0, seconds=0.0)
+    if job.threads: torch.set_num_threads(job.threads)
+    device, folder = resolve_device(job.device), p.with_suffix("")
+    train, test = _engine_data(job.dataset, job.root, device, st.train_images)
+    before = _steps_done(folder)
+    torch.manual_seed(job.seed)
+    model = build(job.label, st, job.dataset)
+    cfg = TrainConfig(epochs=st.epochs, batch_size=st.batch_size, lr=st.lr, beta=st.beta, tau_end=st.tau_end,
+                      seed=job.seed, device=str(device), progress=False, log_every=job.log_every, out_dir=str(folder),
+                      checkpoint_every=job.checkpoint_every, resume=True, stop_after=job.stop_after, amp=job.amp,
+                      compile=job.compile)
+    t0 = time.perf_counter()
+    res = fit(model, train, None, cfg)
+    if device.type == "cuda": torch.cuda.synchronize(device)
+    took = dict(steps=res.step - before, seconds=time.perf_counter() - t0)
+    if res.step < len(train) // st.batch_size * st.epochs: return dict(status="paused", step=res.step, **took)
+    _finish(job, res, test, folder, p)
+    return dict(status="finished", step=res.step, **took)
+
+# %% ../nbs/12_reproduce.ipynb #ccff3cc9
+def _finish(job: Job, res, test, folder: Path, p: Path):
+    "Evaluate the trained model as `run_one` does; write the result file, the reconstructions, no checkpoint."
+    st, model, t1 = job.setting, res.model, time.perf_counter()
+    ev = Subset(test, range(min(st.eval_images, len(test))))
+    r = dict(evaluate(model, ev, seed=job.seed, progress=False).to_dict(),
+             train_s=round(res.last("train")["time_s"], 1),
+             updates=res.step, final_loss=res.last("train")["loss"])
+    n = min(job.recon_images, len(test))
+    if n:
+        rec = reconstructions(model, Subset(test, range(n)), seed=job.seed)
+        np.savez_compressed(folder / "recon.npz", recon=_u8(rec, test.info.data_range or (0, 1)).numpy())
+    if st.probes:
+        f, y = representations(model, test)
+        r["probes"] = {str(k): v._asdict() for k, v in probe_accuracy(f, y, seed=job.seed).items()}
+        r["shatter"] = shattering_dim(f, y, seed=job.seed)._asdict()
+    if job.save_weights: atomic_write(p.with_suffix(".pt"), lambda f: torch.save(model.state_dict(), f))
+    dev = model_device(model, None)
+    r.update(eval_s=round(time.perf_counter() - t1, 1), experiment=job.experiment, label=job.label, seed=job.seed,
+             setting=asdict(st), device=str(dev), threads=torch.get_num_threads(), recon_images=n,
+             gpu=torch.cuda.get_device_name(dev) if dev.type == "cuda" else None)
+    atomic_write(p, lambda f: f.write(json.dumps(r, indent=1).encode()))   # the run is finished once this exists
+    (folder / "checkpoint.pt").unlink(missing_ok=True)          # results only: no full checkpoints come back
+
+# %% ../nbs/12_reproduce.ipynb #8618a6e9
+def plan_budget(remaining: list,        # updates each run still needs, in the order the runs are taken
+                step_s: list,           # seconds per update of each run (one worker, with all workers busy)
+                workers: int,           # processes running at once
+                budget_s: float,        # seconds available
+                fixed_s: float = 0.0,   # seconds per job besides its updates (start, evaluation, checkpoint)
+                quantum: int = 1,       # updates are planned in multiples of this (a pause off it adds a log row)
+                whole: bool = False     # start only runs that can finish (a pause is lost when the machine goes back)
+               ) -> list[int]:
+    "Updates to take of each run so that `workers` processes, each taking the next run when free, end in `budget_s`."
+    check_int(workers, "workers", 1)
+    check_number(budget_s, "budget_s", 0)
+    check_number(fixed_s, "fixed_s", 0)
+    check_int(quantum, "quantum", 1)
+    if len(remaining) != len(step_s): raise ValueError("`step_s` must have one cost per run of `remaining`")
+    free, out = [0.0] * workers, []
+    for u, c in zip(remaining, step_s):
+        check_int(u, "remaining", 0)
+        check_number(c, "step_s", 0, lo_open=True)
+        w = min(range(workers), key=free.__getitem__)
+        left = budget_s - free[w] - fixed_s
+        n = 0 if left <= 0 or u == 0 else min(u, int(left / c) // quantum * quantum)
+        if whole and n < u:
+            out.append(0)
+            continue
+        out.append(n)
+        if n: free[w] += fixed_s + n * c
+        if n < u: free[w] = budget_s          # a paused (or unstarted) run ends this worker's share of the budget
+    return out
+
+# %% ../nbs/12_reproduce.ipynb #0f60d6e9
+@dataclass(frozen=True)
+class EngineConfig:
+    "How `run_engine` runs a grid: processes, budget, device and what each run keeps."
+    workers: int = 2                  # concurrent runs, each a spawned process (0: one after another, in this process)
+    budget_s: float | None = None     # seconds for the whole call; None: run everything to the end
+    step_s: float | None = None       # seconds per update per worker; None: measure it (a calibration wave)
+    calib_steps: int = 100            # updates of the calibration wave's runs (kept: they are real progress)
+    fixed_s: float = 10.0             # seconds per job besides its updates (start, evaluation, checkpoint)
+    margin_s: float = 20.0            # seconds left free at the end of the budget
+    whole: bool = False               # start only runs that can finish within the budget
+    dataset: str = "mnist"
+    root: str | None = None           # data root
+    device: str | None = None
+    threads: int | None = 1           # torch threads per worker
+    save_weights: bool = False
+    recon_images: int = 1000
+    checkpoint_every: int = 500
+    log_every: int = 50
+    amp: bool = False
+    compile: bool = False
+
+    def __post_init__(self):
+        check_int(self.workers, "workers", 0)
+        for k in ("budget_s", "step_s"):
+            if getattr(self, k) is not None: check_number(getattr(self, k), k, 0, lo_open=True)
+        for k in ("calib_steps", "checkpoint_every", "log_every"): check_int(getattr(self, k), k, 1)
+        for k in ("fixed_s", "margin_s"): check_number(getattr(self, k), k, 0)
+        check_int(self.recon_images, "recon_images", 0)
+
+# %% ../nbs/12_reproduce.ipynb #8cc79d28
+def _jobs_of(runs, results, ec: EngineConfig, stops, deadline):
+    keep = ("dataset", "root", "device", "threads", "save_weights", "recon_images", "checkpoint_every", "log_every",
+            "amp", "compile")
+    return [Job(e, l, s, st, str(results), stop_after=stop, deadline=deadline, **{k: getattr(ec, k) for k in keep})
+            for (e, l, s, st), stop in zip(runs, stops)]
+
+def _map(jobs, pool):
+    "The reports of `train_run` on `jobs` (in a process pool, or here when `pool` is None), in order."
+    return list(pool.map(train_run, jobs)) if pool is not None else [train_run(j) for j in jobs]
+
+def run_engine(runs: list,                     # (experiment, label, seed, setting) tuples
+               results="runs/reproduce",       # result folder
+               config: EngineConfig | None = None) -> dict:
+    "Run the unfinished `runs` on `config.workers` processes, within `config.budget_s`; return what each run did."
+    ec, t_start = config or EngineConfig(), time.time()
+    deadline = None if ec.budget_s is None else t_start + ec.budget_s - ec.margin_s
+    todo = [r for r in runs if not result_path(results, *r).exists()]
+    _unpacked(ec.dataset, ec.root)
+    n_train = len(get_dataset(ec.dataset, root=ec.root, split="train")) if todo else 0
+    total = [min(n_train, st.train_images or n_train) // st.batch_size * st.epochs for _, _, _, st in todo]
+    done = [_steps_done(run_folder(results, *r)) for r in todo]
+    report = dict(runs=len(runs), todo=len(todo), workers=ec.workers, budget_s=ec.budget_s, calibration=None)
+    ctx = torch.multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(ec.workers, mp_context=ctx) if ec.workers and todo else None
+    try:
+        stops, outs = [None] * len(todo), [None] * len(todo)
+        if deadline is not None and todo:
+            cost = {}
+            if ec.step_s is None:                      # calibration: the first wave's runs take calib_steps updates
+                wave = list(range(min(max(ec.workers, 1), len(todo))))
+                q = ec.log_every
+                calib = [min(total[i], done[i] + -(-ec.calib_steps // q) * q) for i in wave]
+                outs_w = _map(_jobs_of([todo[i] for i in wave], results, ec, calib, deadline), pool)
+                for i, o in zip(wave, outs_w):
+                    done[i] += o["steps"]
+                    if o["steps"]: cost[todo[i][1]] = max(cost.get(todo[i][1], 0), o["seconds"] / o["steps"])
+                    outs[i] = o
+                report["calibration"] = {k: round(v, 5) for k, v in cost.items()}
+            fallback = ec.step_s or max(cost.values(), default=1.0)
+            left = deadline - time.time()
+            plan = plan_budget([t - d for t, d in zip(total, done)], [cost.get(r[1], fallback) for r in todo],
+                               max(ec.workers, 1), max(left, 0.0), ec.fixed_s, quantum=ec.log_every,
+                               whole=ec.whole)
+            stops = [d + n if d + n < t else None for d, n, t in zip(done, plan, total)]
+            idx = [i for i, n in enumerate(plan) if n > 0]
+        else: idx = list(range(len(todo)))
+        for i, o in zip(idx, _map(_jobs_of([todo[i] for i in idx], results, ec, [stops[i] for i in idx], deadline),
+                                  pool)):
+            outs[i] = o if outs[i] is None else dict(o, steps=o["steps"] + outs[i]["steps"],
+                                                      seconds=o["seconds"] + outs[i]["seconds"])
+    finally:
+        if pool is not None: pool.shutdown()
+    report["jobs"] = [dict(experiment=e, label=l, seed=s, **(o or dict(status="not started")))
+                      for (e, l, s, _), o in zip(todo, outs)]
+    report["wall_s"] = round(time.time() - t_start, 1)
+    return report
+
+# %% ../nbs/12_reproduce.ipynb #ba6e3642
+def merge_results(runs: list,                 # (experiment, label, seed, setting) tuples
+                  results="runs/reproduce",   # the engine's result folder
+                  out="runs/merged"           # where results.json and recons.npz go
+                 ) -> dict:
+    "Gather the finished runs into `out/results.json` (metrics) and `out/recons.npz` (uint8 reconstructions)."
+    res, rec = [], {}
+    for r in runs:
+        p = result_path(results, *r)
+        if not p.exists(): continue
+        res.append(json.loads(p.read_text()))
+        f = p.with_suffix("") / "recon.npz"
+        if f.exists(): rec[p.stem] = np.load(f)["recon"]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "results.json", lambda f: f.write(json.dumps(res, indent=1).encode()))
+    if rec: atomic_write(out / "recons.npz", lambda f: np.savez_compressed(f, **rec))
+    return dict(results=len(res), of=len(runs), reconstructions=len(rec),
+                bytes=sum(q.stat().st_size for q in out.glob("*") if q.name in ("results.json", "recons.npz")))
+
+# %% ../nbs/12_reproduce.ipynb #0cf7480f
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())

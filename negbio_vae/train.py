@@ -20,8 +20,8 @@ from .data import batch_images
 # %% auto #0
 __all__ = ['TAU_SCHEDULES', 'TERMS', 'WATCHED', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'RunLength',
            'run_length', 'plot_schedules', 'EpochBatchSampler', 'atomic_write', 'atomic_save', 'load_weights',
-           'load_checkpoint', 'capture_rng_state', 'restore_rng_state', 'resolve_device', 'TrainingStopped',
-           'NonFiniteLossError', 'History', 'FitResult', 'fit', 'measure_throughput']
+           'load_checkpoint', 'capture_rng_state', 'restore_rng_state', 'resolve_device', 'DeviceDataset',
+           'TrainingStopped', 'NonFiniteLossError', 'History', 'FitResult', 'fit', 'measure_throughput']
 
 # %% ../nbs/06_train.ipynb #62aeed8f
 def lr_factor(step: int,          # updates taken so far (the factor applies to update `step + 1`)
@@ -339,11 +339,12 @@ def _setup_distributed(cfg) -> tuple:
     return dist.get_rank(), dist.get_world_size(), local, True
 
 # %% ../nbs/06_train.ipynb #416777ab
-def _as_loader(data, cfg, rank, world, train):
-    "(DataLoader, EpochBatchSampler or None) for `data` (None, a Dataset or a DataLoader)."
+def _as_loader(data, cfg, rank, world, train, device=None):
+    "(batches, EpochBatchSampler or None) for `data` (None, a Dataset, a DeviceDataset or a DataLoader)."
     if data is None or isinstance(data, DataLoader): return data, None
     sampler = EpochBatchSampler(len(data), cfg.batch_size, seed=cfg.seed, shuffle=train,
                                 drop_last=cfg.drop_last and train, rank=rank, world_size=world, even=train)
+    if isinstance(data, DeviceDataset): return _DeviceBatches(data.to(device), sampler), sampler
     loader = DataLoader(data, batch_sampler=sampler, num_workers=cfg.num_workers,
                         generator=torch.Generator().manual_seed(cfg.seed),
                         pin_memory=torch.cuda.is_available() and cfg.device != "cpu")
@@ -357,7 +358,56 @@ def _epoch_batches(loader, sampler, epoch, start):
     if hasattr(loader.sampler, "set_epoch"): loader.sampler.set_epoch(epoch)
     return itertools.islice(iter(loader), start, None)
 
+# %% ../nbs/06_train.ipynb #43bfe7b0
+class DeviceDataset(Dataset):
+    "Images as one tensor (on the training device); `fit` takes its batches as slices there, in §3's order."
+    def __init__(self, images: torch.Tensor,         # (N, C, H, W) in any real dtype (uint8 keeps it small)
+                 max_value: float = 1.0,             # the value of a full-intensity pixel in `images`
+                 data_range: tuple = (0.0, 1.0),     # pixels are mapped from [0, max_value] to this range
+                 device=None):                       # where to keep the images; None: where they are
+        if not (isinstance(images, torch.Tensor) and images.dim() >= 2 and not images.is_complex()):
+            raise ValueError(f"`images` must be a real tensor (N, C, H, W), got {getattr(images, 'shape', images)!r}")
+        check_number(max_value, "max_value", 0, lo_open=True)
+        if not (isinstance(data_range, tuple) and len(data_range) == 2 and data_range[0] < data_range[1]):
+            raise ValueError(f"`data_range` must be a tuple (lo, hi) with lo < hi, got {data_range!r}")
+        self.images = images if device is None else images.to(resolve_device(device))
+        self.max_value, self.data_range = float(max_value), tuple(float(v) for v in data_range)
+    def __len__(self): return len(self.images)
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        "Stored pixels -> float32 in `data_range` (chapter 05's ImageTensorDataset mapping)."
+        x = x.to(torch.float32) / self.max_value
+        if self.data_range != (0.0, 1.0): x = self.data_range[0] + (self.data_range[1] - self.data_range[0]) * x
+        return x
+    def __getitem__(self, i): return self.to_float(self.images[i])
+    def to(self, device) -> DeviceDataset:
+        "This dataset with its images on `device` (itself when they are there already, or `device` is None)."
+        if device is None or self.images.device == torch.device(device): return self
+        return DeviceDataset(self.images, self.max_value, self.data_range, device)
 
+# %% ../nbs/06_train.ipynb #f22e11f5
+def _device_dataset_of(dataset, device=None) -> DeviceDataset:
+    "A DeviceDataset holding the images of an ImageTensorDataset (or a Subset of one) on `device`."
+    sub = None
+    if isinstance(dataset, torch.utils.data.Subset): dataset, sub = dataset.dataset, torch.as_tensor(dataset.indices)
+    if not all(hasattr(dataset, a) for a in ("images", "max_value", "info")):
+        raise ValueError("`dataset` must be an ImageTensorDataset of chapter 05 or a Subset of one, got "
+                         f"{type(dataset).__name__}")
+    if getattr(dataset, "flip", False):
+        raise ValueError("`dataset` has random flips, which DeviceDataset does not draw")
+    images = dataset.images if sub is None else dataset.images[sub]
+    return DeviceDataset(images, dataset.max_value, dataset.info.data_range or (0.0, 1.0), device)
+
+DeviceDataset.of = staticmethod(_device_dataset_of)
+
+class _DeviceBatches:
+    "The batches of a DeviceDataset in an EpochBatchSampler's order: one index copy per epoch, slices on the device."
+    def __init__(self, data: DeviceDataset, sampler: EpochBatchSampler): self.data, self.sampler = data, sampler
+    def __len__(self): return len(self.sampler)
+    def __iter__(self):
+        s, x = self.sampler, self.data.images
+        idx = s.indices(s.epoch).to(x.device)           # the epoch's order: one host -> device copy
+        for b in range(s.start, len(s)):
+            yield self.data.to_float(x.index_select(0, idx[b * s.batch_size:(b + 1) * s.batch_size]))
 
 # %% ../nbs/06_train.ipynb #a8b8af40
 @dataclass
@@ -586,8 +636,8 @@ def fit(model: nn.Module,                 # any model with the shared interface 
     rank, world, local, owns_group = _setup_distributed(cfg)
     proc = _Process(resolve_device(cfg.device, local if world > 1 else None), rank, world, owns_group)
     raw = model.to(proc.device)
-    loader, sampler = _as_loader(train_data, cfg, rank, world, train=True)
-    data = _Data(loader, sampler, _as_loader(val_data, cfg, rank, world, train=False)[0])
+    loader, sampler = _as_loader(train_data, cfg, rank, world, train=True, device=proc.device)
+    data = _Data(loader, sampler, _as_loader(val_data, cfg, rank, world, train=False, device=proc.device)[0])
     plan = _Plan.of(cfg, len(loader), raw)   # max_steps shortens the run and schedules (§2.1), stop_after pauses it
     params = [p for p in raw.parameters() if p.requires_grad]
     opt = _make_optimizer(params, cfg)
