@@ -54,7 +54,8 @@ def resolve_settings(explicit: dict,          # options given on the command lin
     elif s["variant"] not in variants:
         raise ValueError(f"--variant must be one of {variants} for model {s['model']!r}, got {s['variant']!r}")
     if s["sampler"] is not None:
-        if s["sampler"] not in SAMPLERS: raise ValueError(f"--sampler must be one of {tuple(SAMPLERS)}, got {s['sampler']!r}")
+        if s["sampler"] not in SAMPLERS:
+            raise ValueError(f"--sampler must be one of {tuple(SAMPLERS)}, got {s['sampler']!r}")
         takers = [m for m in MODELS if model_variants(m) or "sampler" in inspect.signature(MODELS[m]).parameters]
         if s["model"] not in takers: raise ValueError(f"--sampler applies to the models {takers}, got {s['model']!r}")
     if s["name"] is None:
@@ -441,8 +442,9 @@ def _train_options(t: argparse.ArgumentParser):
     a("--variant", choices=sorted({v for m in MODELS for v in model_variants(m)}),
       help=f"the model's paper variant (NegBio-VAE; default {DEFAULTS['variant']})")
     a("--dataset", choices=list(DATASETS), help=f"dataset (default {DEFAULTS['dataset']})")
-    a("--sampler", choices=list(SAMPLERS), help="the relaxed Poisson sampler of the P- and NegBio-VAE, from chapter 01's "
-      "registry (default: the model's; EAT-sigmoid for the paper's C variants)")
+    a("--sampler", choices=list(SAMPLERS),
+      help="the relaxed Poisson sampler of the P- and NegBio-VAE, from chapter 01's registry (default: the model's; "
+           "EAT-sigmoid for the paper's C variants)")
     a("--scale", choices=list(SCALES), help="preset: 'cpu' (MLP, K=32, <=5000 images, 50 epochs, beta 0.05, 1 thread; "
       "default) or 'full' (conv, K=256, all data, 100 epochs, beta 1)")
     a("--arch", choices=["linear", "mlp", "conv"])

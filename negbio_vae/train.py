@@ -703,6 +703,7 @@ def _run(parts: _Parts, data: _Data, st: _RunState, plan: _Plan, proc: _Process)
                 if st.pos == plan.spe:
                     st.epoch, st.pos = st.epoch + 1, 0
                     if data.val is not None and st.epoch % cfg.val_every == 0:
+                        watch.check(*last_good())          # a diverged run stops here, not inside the validation
                         seed = _stream_seed(cfg.seed, st.epoch, 1)
                         v = _validate(parts.raw, data.val, proc, plan.beta_target, tau, seed)
                         st.history.append(split="val", step=st.step, epoch=float(st.epoch), **v, beta=plan.beta_target)
