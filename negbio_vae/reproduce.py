@@ -29,7 +29,7 @@ __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', '
            'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one', 'result_path',
            'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim', 'verdict_table',
            'verdict_counts', 'main', 'pack_data', 'Job', 'run_folder', 'train_run', 'plan_budget', 'EngineConfig',
-           'run_engine', 'merge_results']
+           'run_engine', 'merge_results', 'restore_results', 'recon_generation_metrics']
 
 # %% ../nbs/12_reproduce.ipynb #070f14c2
 TAB1_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None),
@@ -399,9 +399,15 @@ def main(argv=None) -> int:
     p.add_argument("--compile", action="store_true", help="torch.compile the models")
     p.add_argument("--merge-to", default=None, help="write results.json and recons.npz of the finished runs here")
     p.add_argument("--pack", default=None, help="copy the MNIST raw files into this folder and exit")
+    p.add_argument("--restore", default=None, help="a merged folder of an earlier session: its runs count as done")
+    p.add_argument("--generation-from", default=None,
+                   help="a merged folder: compute the FID and IS of its reconstructions here, and exit")
     a = p.parse_args(argv)
     if a.pack:
         print(f"{pack_data(a.pack, a.root) / 2**20:.1f} MiB copied to {a.pack}")
+        return 0
+    if a.generation_from:
+        print(json.dumps(recon_generation_metrics(a.generation_from, a.root, a.dataset), default=float))
         return 0
     try: i, n = (int(v) for v in a.shard.split("/"))
     except ValueError: p.error(f"--shard must be i/n, got {a.shard!r}")
@@ -410,6 +416,7 @@ def main(argv=None) -> int:
     if a.only: runs = [r for r in runs if r[0] in a.only.split(",")]
     if a.labels: runs = [r for r in runs if r[1] in a.labels.split(",")]
     results = a.results or f"runs/reproduce-{a.scale}"
+    if a.restore: print(f"{restore_results(a.restore, results)} finished runs restored from {a.restore}")
     if a.workers is None:
         res = run_grid(runs, results, (i, n), dataset=a.dataset, root=a.root, device=a.device, progress=True)
         print(f"{len(res)} of {len(runs)} runs finished")
@@ -684,6 +691,58 @@ def merge_results(runs: list,                 # (experiment, label, seed, settin
     if rec: atomic_write(out / "recons.npz", lambda f: np.savez_compressed(f, **rec))
     return dict(results=len(res), of=len(runs), reconstructions=len(rec),
                 bytes=sum(q.stat().st_size for q in out.glob("*") if q.name in ("results.json", "recons.npz")))
+
+# %% ../nbs/12_reproduce.ipynb #8ba4ea33
+def restore_results(merged,                   # a folder written by `merge_results` (results.json, recons.npz)
+                    results="runs/reproduce"  # the engine's result folder to fill
+                   ) -> int:
+    "Write the finished runs of `merged` back into `results` (JSON and reconstructions) so the engine skips them."
+    merged = Path(merged)
+    if not (merged / "results.json").exists():
+        raise ValueError(f"`merged` must be a folder written by merge_results, got {str(merged)!r} (no results.json)")
+    rec = np.load(merged / "recons.npz") if (merged / "recons.npz").exists() else None
+    n = 0
+    for r in json.loads((merged / "results.json").read_text()):
+        p = result_path(results, r["experiment"], r["label"], r["seed"], Setting(**r["setting"]))
+        if p.exists(): continue
+        p.with_suffix("").mkdir(parents=True, exist_ok=True)
+        if rec is not None and p.stem in rec.files:
+            arr = rec[p.stem]
+            atomic_write(p.with_suffix("") / "recon.npz", lambda f: np.savez_compressed(f, recon=arr))
+        atomic_write(p, lambda f: f.write(json.dumps(r, indent=1).encode()))
+        n += 1
+    return n
+
+def recon_generation_metrics(merged,                # a folder written by `merge_results`
+                             root=None,             # data root (the test images; the Inception weights)
+                             dataset: str = "mnist",
+                             extractor=None,        # uint8 images -> features; None: the Inception 64-feature tap
+                             is_network=None,       # uint8 images -> class logits; None: chapter 12's IS network
+                             inception_score: bool = True
+                            ) -> dict:
+    "FID (and IS) of every merged run's uint8 reconstructions against the same first test images; also written."
+    merged = Path(merged)
+    if not (merged / "recons.npz").exists():
+        raise ValueError(f"`merged` must hold recons.npz (merge_results), got {str(merged)!r}")
+    rec = np.load(merged / "recons.npz")
+    n = max(len(rec[k]) for k in rec.files)
+    info = dataset_info(dataset)
+    test = get_dataset(dataset, root=root, split="test")
+    real_images = _u8(torch.stack([test[i][0] for i in range(min(n, len(test)))]), info.data_range or (0, 1))
+    if extractor is None: extractor, _ = _features(root, n, merged, dataset)
+    real = extract_features(real_images, extractor, progress=False)
+    if inception_score and is_network is None: is_network = inception_score_network(root)[0]
+    out = {}
+    for key in rec.files:
+        fake_images = torch.from_numpy(rec[key])
+        m = feature_metrics(real[:len(fake_images)], extract_features(fake_images, extractor, progress=False),
+                            metrics=("fid",))
+        if inception_score:
+            logits = extract_features(fake_images, is_network, progress=False)
+            m.update(feature_metrics(None, None, logits, metrics=("is",)))
+        out[key] = {k: v for k, v in m.items()}
+    atomic_write(merged / "generation.json", lambda f: f.write(json.dumps(out, indent=1, default=float).encode()))
+    return out
 
 # %% ../nbs/12_reproduce.ipynb #0cf7480f
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())
