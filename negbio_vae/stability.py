@@ -74,9 +74,9 @@ def plot_epoch_curves(metrics: dict, labels=EPOCH_MODELS, keys=("mse", "kl", "od
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), dpi=80)
     for ax, k in zip(np.atleast_1d(axes), keys):
-        for label in labels:
+        for j, label in enumerate(labels):              # one color per model in every panel
             pts = sorted((e, v[k][0]) for (m, e), v in metrics.items() if m == label and v.get(k) is not None)
-            if pts: ax.plot(*zip(*pts), "o-", label=label)
+            if pts: ax.plot(*zip(*pts), "o-", color=f"C{j}", label=label)
         ax.set(xscale="log", xlabel="epochs", ylabel=k.upper() if k != "kl" else "KL (nats / image)")
         ax.set_xticks(sorted({e for (_, e) in metrics}), [str(e) for e in sorted({e for (_, e) in metrics})])
         ax.minorticks_off()
