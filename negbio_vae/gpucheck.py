@@ -9,16 +9,16 @@ from pathlib import Path
 from unittest import mock
 import torch
 from .distributions import check_int, check_number
-from .relaxations import eat_arrivals, eat_dense, eat_window_poisson
+from .relaxations import READ_METHODS, count_host_reads, eat_arrivals, eat_dense, eat_window_poisson
 from .triton_window import triton_ok
 from .models import MODELS, build_model, model_variants
 from .train import atomic_write, measure_throughput, resolve_device
 from .benchmarks import bench_training
 
 # %% auto #0
-__all__ = ['LAW_CASES', 'Z_MAX', 'READ_METHODS', 'EXPECTED_READS', 'BF16_MODELS', 'SIZES', 'BUDGET_S', 'PART_TITLES', 'versions',
-           'kernel_law', 'count_host_reads', 'sync_free_step', 'bf16_steps', 'images', 'model_throughput',
-           'sampler_throughput', 'run_check', 'format_report', 'write_report', 'main']
+__all__ = ['LAW_CASES', 'Z_MAX', 'EXPECTED_READS', 'BF16_MODELS', 'SIZES', 'BUDGET_S', 'PART_TITLES', 'versions', 'kernel_law',
+           'sync_free_step', 'bf16_steps', 'images', 'model_throughput', 'sampler_throughput', 'run_check',
+           'format_report', 'write_report', 'main']
 
 # %% ../nbs/11a_gpucheck.ipynb #9d056b9d
 def _driver():
@@ -92,28 +92,6 @@ def kernel_law(device="cpu",           # 'cuda': Triton vs torch kernel; else: t
     return rows
 
 # %% ../nbs/11a_gpucheck.ipynb #0ca50dae
-READ_METHODS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__")
-
-def _where(frame) -> str:
-    "'package/file.py:qualname' of a frame (the path from the package folder on)."
-    path = Path(frame.f_code.co_filename)
-    parts = path.parts
-    top = next((i for i, p in enumerate(parts) if p in ("negbio_vae", "torch")), len(parts) - 1)
-    return f"{'/'.join(parts[top:])}:{frame.f_code.co_qualname}"
-
-def count_host_reads(fn) -> dict[str, int]:
-    "Run `fn()`; {'method at package/file.py:function': count} of the tensor-to-Python reads it made."
-    reads = {}
-    def watched(name, orig):
-        def f(self, *a, **k):
-            key = f"{name} at {_where(sys._getframe(1))}"
-            reads[key] = reads.get(key, 0) + 1
-            return orig(self, *a, **k)
-        return f
-    with mock.patch.multiple(torch.Tensor, **{m: watched(m, getattr(torch.Tensor, m)) for m in READ_METHODS}):
-        fn()
-    return reads
-
 # reads a training step makes on the CPU by design: the torch window kernel sizes its flat tensor; CPU optimizers
 # read their step counters
 EXPECTED_READS = ("negbio_vae/relaxations.py:_window_sums_torch", "negbio_vae/relaxations.py:_EATWindow.forward",

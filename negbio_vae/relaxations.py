@@ -4,7 +4,9 @@
 
 # %% ../nbs/01_relaxations.ipynb #1a6e9ca7
 from __future__ import annotations
-import functools, math, os, warnings
+import functools, math, os, sys, warnings
+from pathlib import Path
+from unittest import mock
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 import scipy.stats
@@ -17,12 +19,12 @@ from .distributions import (MAX_SAMPLE_ELEMENTS, NegativeBinomial, as_float_tens
 
 # %% auto #0
 __all__ = ['INDICATORS', 'POISSON_NORMAL_ABOVE', 'CLT_POINTS', 'WINDOW_KERNELS', 'FAILED_KERNELS', 'EAT_SAMPLERS', 'SAMPLERS',
-           'LAWS', 'METHODS', 'check_temperature', 'sigmoid', 'cubic', 'soft_indicator', 'check_indicator',
-           'plot_indicators', 'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense', 'papers_upper_bound',
-           'plot_eat_schematic', 'eat_half_width', 'poisson_sample', 'window_moments', 'WindowKernel',
-           'register_window_kernel', 'pick_kernel', 'eat_window_poisson', 'eat_poisson', 'gsm_counts', 'gsm_window',
-           'gsm_poisson', 'Sampler', 'register_sampler', 'get_sampler', 'relaxed_poisson', 'relaxed_nb',
-           'RelaxedPoisson', 'RelaxedNegativeBinomial', 'plot_relaxed_nb']
+           'LAWS', 'METHODS', 'READ_METHODS', 'check_temperature', 'sigmoid', 'cubic', 'soft_indicator',
+           'check_indicator', 'plot_indicators', 'eat_horizon', 'eat_arrivals', 'eat_arrivals_poisson', 'eat_dense',
+           'papers_upper_bound', 'plot_eat_schematic', 'eat_half_width', 'poisson_sample', 'window_moments',
+           'WindowKernel', 'register_window_kernel', 'pick_kernel', 'eat_window_poisson', 'eat_poisson', 'gsm_counts',
+           'gsm_window', 'gsm_poisson', 'Sampler', 'register_sampler', 'get_sampler', 'relaxed_poisson', 'relaxed_nb',
+           'count_host_reads', 'RelaxedPoisson', 'RelaxedNegativeBinomial', 'plot_relaxed_nb']
 
 # %% ../nbs/01_relaxations.ipynb #23842eba
 def check_temperature(temperature):
@@ -672,6 +674,30 @@ def relaxed_nb(r,                      # NB dispersion r > 0
     nb = NegativeBinomial(r, p, logits=logits, validate_args=bool(validate))
     rate = nb.gamma_rate(_check_size(sample_shape, nb.batch_shape), rsample=True)
     return relaxed_poisson(rate, temperature, method, tol=tol, validate=False)
+
+# %% ../nbs/01_relaxations.ipynb #8330d714
+READ_METHODS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__")
+
+def _where(frame) -> str:
+    "'package/file.py:qualname' of a frame (the path from the package folder on)."
+    path = Path(frame.f_code.co_filename)
+    parts = path.parts
+    top = next((i for i, p in enumerate(parts) if p in ("negbio_vae", "torch")), len(parts) - 1)
+    return f"{'/'.join(parts[top:])}:{frame.f_code.co_qualname}"
+
+def count_host_reads(fn) -> dict[str, int]:
+    "Run `fn()`; {'method at package/file.py:function': count} of the tensor-to-Python reads it made."
+    reads = {}
+    def watched(name, orig):
+        def f(self, *a, **k):
+            key = f"{name} at {_where(sys._getframe(1))}"
+            reads[key] = reads.get(key, 0) + 1
+            return orig(self, *a, **k)
+        return f
+    with mock.patch.multiple(torch.Tensor, **{m: watched(m, getattr(torch.Tensor, m)) for m in READ_METHODS}):
+        fn()
+    return reads
+
 
 # %% ../nbs/01_relaxations.ipynb #21f89316
 class RelaxedPoisson(Distribution):

@@ -25,11 +25,11 @@ from .data import batch_images
 
 # %% auto #0
 __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', 'PAPER_TAB2', 'PAPER_TAB3', 'PAPER_TAB5_K256',
-           'PAPER_TAB4', 'SCALES', 'BETA_MODELS', 'MC_MODELS', 'VERDICTS', 'Setting', 'experiments', 'MNISTClassifier',
-           'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one', 'result_path',
-           'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim', 'verdict_table',
-           'verdict_counts', 'main', 'pack_data', 'Job', 'run_folder', 'train_run', 'plan_budget', 'EngineConfig',
-           'run_engine', 'merge_results', 'restore_results', 'recon_generation_metrics']
+           'PAPER_TAB4', 'SCALES', 'BETA_MODELS', 'MC_MODELS', 'VERDICTS', 'tab1_row', 'Setting', 'experiments',
+           'MNISTClassifier', 'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one',
+           'result_path', 'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim',
+           'verdict_table', 'verdict_counts', 'main', 'pack_data', 'Job', 'run_folder', 'train_run', 'plan_budget',
+           'EngineConfig', 'run_engine', 'merge_results', 'restore_results', 'recon_generation_metrics']
 
 # %% ../nbs/12_reproduce.ipynb #070f14c2
 TAB1_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None),
@@ -42,16 +42,18 @@ TAB3_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE":
                "NegBio-VAE": ("negbio", "DS-C")}          # Tab. 3 uses the DS-C variant (paper §5.3)
 ALL_MODELS = {**TAB1_MODELS, **TAB3_MODELS}
 
-def _t(*pairs): return dict(zip(("mse", "is", "fid", "odi", "dnr"), pairs))
+def tab1_row(*pairs):
+    "A row of the paper's Tab. 1: the (mean, sd) pairs of MSE, IS, FID, ODI and DNR by name."
+    return dict(zip(("mse", "is", "fid", "odi", "dnr"), pairs))
 PAPER_TAB1 = {
-    "G-VAE": _t((0.006, 0.000), (2.303, 0.039), (0.009, 0.000), (0.087, 0.000), (0.000, 0.000)),
-    "L-VAE": _t((0.006, 0.000), (2.364, 0.030), (0.010, 0.003), (0.113, 0.000), (0.000, 0.000)),
-    "P-VAE": _t((0.013, 0.000), (2.350, 0.040), (0.031, 0.000), (1.468, 0.000), (0.004, 0.000)),
-    "C-VAE": _t((0.023, 0.000), (2.406, 0.048), (0.085, 0.001), (0.102, 0.000), (0.715, 0.000)),
-    "NegBio DS-G": _t((0.009, 0.000), (2.277, 0.097), (0.017, 0.000), (0.739, 0.000), (0.000, 0.000)),
-    "NegBio DS-C": _t((0.004, 0.000), (2.278, 0.049), (0.005, 0.000), (145.141, 0.000), (0.000, 0.000)),
-    "NegBio MC-G": _t((0.004, 0.000), (2.267, 0.048), (0.002, 0.000), (1.411, 0.000), (0.000, 0.000)),
-    "NegBio MC-C": _t((0.012, 0.000), (2.421, 0.052), (0.027, 0.000), (18.247, 0.000), (0.000, 0.000))}
+    "G-VAE": tab1_row((0.006, 0.000), (2.303, 0.039), (0.009, 0.000), (0.087, 0.000), (0.000, 0.000)),
+    "L-VAE": tab1_row((0.006, 0.000), (2.364, 0.030), (0.010, 0.003), (0.113, 0.000), (0.000, 0.000)),
+    "P-VAE": tab1_row((0.013, 0.000), (2.350, 0.040), (0.031, 0.000), (1.468, 0.000), (0.004, 0.000)),
+    "C-VAE": tab1_row((0.023, 0.000), (2.406, 0.048), (0.085, 0.001), (0.102, 0.000), (0.715, 0.000)),
+    "NegBio DS-G": tab1_row((0.009, 0.000), (2.277, 0.097), (0.017, 0.000), (0.739, 0.000), (0.000, 0.000)),
+    "NegBio DS-C": tab1_row((0.004, 0.000), (2.278, 0.049), (0.005, 0.000), (145.141, 0.000), (0.000, 0.000)),
+    "NegBio MC-G": tab1_row((0.004, 0.000), (2.267, 0.048), (0.002, 0.000), (1.411, 0.000), (0.000, 0.000)),
+    "NegBio MC-C": tab1_row((0.012, 0.000), (2.421, 0.052), (0.027, 0.000), (18.247, 0.000), (0.000, 0.000))}
 PAPER_TAB2 = {"NegBio MC-G": 2.8044, "NegBio MC-C": 2.8434, "NegBio DS-G": 2.8745, "NegBio DS-C": 2.8586,
               "P-VAE": 1.0343}
 def _p(*pairs): return dict(zip(("n200", "n1000", "n5000", "shatter"), pairs))
