@@ -208,8 +208,13 @@ CAUSES = {   # label -> (model, variant, options)
     "DS-C + Gamma rate (1-p)/p": ("negbio_authors", "DS-C", dict(gamma_rate=True)),
     "DS-C, authors' later revision": ("negbio_authors", "DS-C", dict(authors_scale=True, logit_clamp=5.0,
                                                                      eat_sampler="eat_sigmoid_authors")),
+    "DS-G": ("negbio_authors", "DS-G", {}),
+    "DS-G + authors' loss": ("negbio_authors", "DS-G", SCALE_ON),
+    "MC-C": ("negbio_authors", "MC-C", {}),
+    "MC-C + authors' loss": ("negbio_authors", "MC-C", SCALE_ON),
 }
-PAPER_ROW = {"G-VAE": "G-VAE", "P-VAE": "P-VAE", "DS-C": "NegBio DS-C"}   # which Tab. 1 row a label is compared with
+# which Tab. 1 row a label is compared with
+PAPER_ROW = {"G-VAE": "G-VAE", "P-VAE": "P-VAE", "DS-C": "NegBio DS-C", "DS-G": "NegBio DS-G", "MC-C": "NegBio MC-C"}
 
 def paper_row(label: str) -> dict:
     "The paper's Tab. 1 (MSE, ODI, DNR) for the model a cause-study label trains."

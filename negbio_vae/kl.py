@@ -11,7 +11,8 @@ from .distributions import (NegativeBinomial, float_args, check_same_device, che
                                       check_sample_shape, require)
 
 # %% auto #0
-__all__ = ['exp_minus_one_minus', 'kl_poisson', 'kl_nb_series', 'kl_nb_ds', 'kl_nb_mc', 'plot_kl_dispersion_sharing']
+__all__ = ['exp_minus_one_minus', 'kl_poisson', 'kl_nb_series', 'kl_nb_ds', 'kl_nb_shared_r', 'kl_nb_mc',
+           'plot_kl_dispersion_sharing']
 
 # %% ../nbs/03_kl.ipynb #ca580ea4
 _PHI_SERIES_MAX_K = 15  # phi's Taylor series is summed for k = 2..15
@@ -180,18 +181,25 @@ def _nb_probs(d):
     return torch.sigmoid(d.logits), torch.sigmoid(-d.logits)
 
 # %% ../nbs/03_kl.ipynb #ff017275
-@register_kl(NegativeBinomial, NegativeBinomial)
-def _kl_nb_nb(q, p):
-    "KL(q || p) between NBs with the same `r` (NegBio-VAE Eq. 3); different `r` raise NotImplementedError."
+def kl_nb_shared_r(q: NegativeBinomial,  # posterior NB(r, p_q)
+                   p: NegativeBinomial   # prior NB(r, p_p) with the same r (not checked)
+                  ) -> torch.Tensor:
+    "KL(q || p) of two NBs that share `r` by construction (NegBio-VAE Eq. 3), with no check and no host read."
     _batch_shape(q, p)  # one device, broadcastable (metadata only: no synchronization)
-    r_q, r_p = torch.broadcast_tensors(q.r, p.r)
-    if not torch.equal(r_q, r_p):
-        raise NotImplementedError("KL between negative binomials with different `r` has no closed form: "
-                                  "use `kl_nb_mc` (Monte Carlo, for training) or `kl_nb_series` (exact, for tests)")
+    r_q = torch.broadcast_tensors(q.r, p.r)[0]
     (pr_q, c_q), (pr_p, c_p) = _nb_probs(q), _nb_probs(p)
     x = _log_ratio(pr_q, pr_p, q.log_p, p.log_p)
     y = _log_ratio(c_q, c_p, q.log1m_p, p.log1m_p)
     return _kl_nb_shared(r_q, x, y, c_q / pr_q)
+
+@register_kl(NegativeBinomial, NegativeBinomial)
+def _kl_nb_nb(q, p):
+    "KL(q || p) between NBs with the same `r` (NegBio-VAE Eq. 3); different `r` raise NotImplementedError."
+    _batch_shape(q, p)  # one device, broadcastable: checked before the values are compared
+    if not torch.equal(*torch.broadcast_tensors(q.r, p.r)):   # a host read: models with a shared r skip it
+        raise NotImplementedError("KL between negative binomials with different `r` has no closed form: "
+                                  "use `kl_nb_mc` (Monte Carlo, for training) or `kl_nb_series` (exact, for tests)")
+    return kl_nb_shared_r(q, p)
 
 # %% ../nbs/03_kl.ipynb #15e1107d
 def kl_nb_mc(q: NegativeBinomial,  # posterior NB(r_q, p_q)

@@ -14,7 +14,7 @@ from torch.distributions import (Distribution, Normal, Laplace, Poisson, Categor
 from .distributions import (NegativeBinomial, check_identifier, check_int, check_number, check_same_device,
                                      check_sample_shape, require)
 from .relaxations import Sampler, get_sampler, relaxed_poisson, relaxed_nb, check_temperature
-from .kl import kl_poisson, kl_nb_mc
+from .kl import kl_poisson, kl_nb_mc, kl_nb_shared_r
 
 # %% auto #0
 __all__ = ['ARCHS', 'MAX_PARAMETERS', 'MODELS', 'ResDense', 'make_encoder', 'make_decoder', 'VAEOutput', 'VAE', 'GaussianVAE',
@@ -226,6 +226,9 @@ class GaussianVAE(VAE):
         ref = self.decoder[0][0].weight
         return Normal(torch.zeros(self.n_latents, dtype=ref.dtype, device=ref.device),
                       torch.ones((), dtype=ref.dtype, device=ref.device))
+    def rsample(self, q, temperature, n):
+        # Normal.rsample's draws, from randn_like: torch.func.vmap batches it (it refuses an in-place fill)
+        return q.loc + q.scale * torch.randn_like(q.loc.expand(n, *q.loc.shape))
 
 class LaplaceVAE(GaussianVAE):
     "L-VAE: q = Laplace(mu(x), b(x)), p = Laplace(0, 1)."
@@ -235,6 +238,11 @@ class LaplaceVAE(GaussianVAE):
     def prior(self):
         d = super().prior()
         return Laplace(d.loc, d.scale)
+    def rsample(self, q, temperature, n):
+        # Laplace.rsample's inverse CDF with u ~ U(eps - 1, 1) from rand_like (vmap batches it, not an in-place fill)
+        lo = torch.finfo(q.loc.dtype).eps - 1
+        u = torch.rand_like(q.loc.expand(n, *q.loc.shape)) * (1 - lo) + lo
+        return q.loc - q.scale * u.sign() * torch.log1p(-u.abs())
 
 # %% ../nbs/04_models.ipynb #fdc7f4f1
 class CategoricalVAE(VAE):
@@ -338,7 +346,7 @@ class NegBioVAE(VAE):
         return relaxed_nb(q.r, temperature=temperature, method=self.sampler, logits=q.logits, sample_shape=(n,),
                           validate=not self.training)
     def kl_terms(self, q, z):
-        if self.kl == "ds": return kl_divergence(q, self.prior())
+        if self.kl == "ds": return kl_nb_shared_r(q, self.prior())   # r shared by construction: no check
         return kl_nb_mc(q, self.prior(), z, validate_args=False)
     def representation(self, x):
         q = self.encode(x)

@@ -28,8 +28,8 @@ __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', '
            'PAPER_TAB4', 'SCALES', 'BETA_MODELS', 'MC_MODELS', 'VERDICTS', 'tab1_row', 'Setting', 'experiments',
            'MNISTClassifier', 'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one',
            'result_path', 'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim',
-           'verdict_table', 'verdict_counts', 'main', 'pack_data', 'Job', 'run_folder', 'train_run', 'plan_budget',
-           'EngineConfig', 'run_engine', 'merge_results', 'restore_results', 'recon_generation_metrics']
+           'verdict_table', 'verdict_counts', 'main', 'pack_data', 'unpacked_root', 'Job', 'run_folder', 'train_run',
+           'plan_budget', 'EngineConfig', 'run_engine', 'merge_results', 'restore_results', 'recon_generation_metrics']
 
 # %% ../nbs/12_reproduce.ipynb #070f14c2
 TAB1_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None),
@@ -453,7 +453,7 @@ def pack_data(dest="gpu_data",             # the folder to fill (git-ignored; `c
             n += f.stat().st_size
     return n
 
-def _unpacked(dataset, root):
+def unpacked_root(dataset: str, root=None):
     "The root to train from: `root`, or, when its idx dataset has only .gz files, an unpacked copy in a temp folder."
     import shutil, tempfile
     raw = data_root(root) / _RAW.get(dataset, "-") / "raw"
@@ -642,7 +642,7 @@ def run_engine(runs: list,                     # (experiment, label, seed, setti
     ec, t_start = config or EngineConfig(), time.time()
     deadline = None if ec.budget_s is None else t_start + ec.budget_s - ec.margin_s
     todo = [r for r in runs if not result_path(results, *r).exists()]
-    ec = replace(ec, root=_unpacked(ec.dataset, ec.root))   # .gz-only MNIST: unpacked once, outside the data root
+    ec = replace(ec, root=unpacked_root(ec.dataset, ec.root))   # .gz-only MNIST: unpacked once, outside the data root
     n_train = len(get_dataset(ec.dataset, root=ec.root, split="train")) if todo else 0
     total = [min(n_train, st.train_images or n_train) // st.batch_size * st.epochs for _, _, _, st in todo]
     done = [_steps_done(run_folder(results, *r)) for r in todo]

@@ -4,24 +4,27 @@
 
 # %% ../nbs/06_train.ipynb #5db6a5d0
 from __future__ import annotations
-import csv, functools, io, itertools, json, math, os, pickle, random, re, sys, time, warnings, zipfile
-from dataclasses import asdict, dataclass, field, fields
+import copy, csv, functools, io, itertools, json, math, os, pickle, random, re, sys, time, warnings, zipfile
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 from typing import NamedTuple
+from torch.func import functional_call, stack_module_state, vmap
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 from .distributions import MAX_SAMPLE_ELEMENTS, check_choice, check_int, check_number, check_that
 from .data import batch_images
+from .relaxations import Sampler as PoissonSampler, get_sampler   # (torch has a data Sampler)
 
 # %% auto #0
 __all__ = ['TAU_SCHEDULES', 'TERMS', 'WATCHED', 'lr_factor', 'temperature_at', 'beta_at', 'TrainConfig', 'RunLength',
            'run_length', 'plot_schedules', 'EpochBatchSampler', 'atomic_write', 'atomic_save', 'load_weights',
            'load_checkpoint', 'capture_rng_state', 'restore_rng_state', 'resolve_device', 'DeviceDataset',
-           'TrainingStopped', 'NonFiniteLossError', 'History', 'FitResult', 'fit', 'measure_throughput']
+           'TrainingStopped', 'NonFiniteLossError', 'History', 'FitResult', 'fit', 'measure_throughput', 'vmap_sampler',
+           'SeedStack']
 
 # %% ../nbs/06_train.ipynb #62aeed8f
 def lr_factor(step: int,          # updates taken so far (the factor applies to update `step + 1`)
@@ -470,7 +473,9 @@ def _train_step(parts: _Parts, x, tau, beta, cfg):
     parts.scaler.scale(out.loss).backward()
     if cfg.grad_clip is not None:
         parts.scaler.unscale_(parts.opt)
-        torch.nn.utils.clip_grad_norm_(parts.params, cfg.grad_clip)
+        clip = getattr(parts.raw, "clip_grad_norm_", None)             # a SeedStack (§7a) clips each seed on its own
+        if clip is not None: clip(cfg.grad_clip)
+        else: torch.nn.utils.clip_grad_norm_(parts.params, cfg.grad_clip)
     parts.scaler.step(parts.opt)
     parts.scaler.update()
     parts.sched.step()
@@ -762,3 +767,91 @@ def measure_throughput(model: nn.Module,        # any model with the shared inte
         opt.step()
     sync()
     return steps * x.shape[0] / (time.perf_counter() - t0)
+
+# %% ../nbs/06_train.ipynb #5456316f
+class _VmapSampler(torch.autograd.Function):
+    "An elementwise relaxed Poisson sampler run outside vmap: the seeds' rates flattened into one call."
+    @staticmethod
+    def forward(rate, sample, temperature, tol):
+        with torch.enable_grad():                       # the sampler's own pathwise derivative, elementwise
+            r = rate.detach().requires_grad_()
+            z = sample(r, temperature, tol, False)
+            dz = torch.autograd.grad(z.sum(), r)[0] if z.requires_grad else torch.zeros_like(r)
+        return z.detach(), dz
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output[1])
+        ctx.mark_non_differentiable(output[1])
+    @staticmethod
+    def backward(ctx, grad_z, grad_dz):
+        return grad_z * ctx.saved_tensors[0], None, None, None
+    @staticmethod
+    def vmap(info, in_dims, rate, sample, temperature, tol):
+        if in_dims[0] is None: return _VmapSampler.apply(rate, sample, temperature, tol), (None, None)
+        return _VmapSampler.apply(rate.movedim(in_dims[0], 0), sample, temperature, tol), (0, 0)
+
+def vmap_sampler(sampler: PoissonSampler   # an elementwise sampler of chapter 01's registry
+                ) -> PoissonSampler:
+    "The same sampler, callable under `torch.func.vmap`: its host reads and custom gradients run on plain tensors."
+    sample = sampler.sample
+    def run(rate, temperature, tol=1e-4, validate=True): return _VmapSampler.apply(rate, sample, temperature, tol)[0]
+    return replace(sampler, sample=run)
+
+# %% ../nbs/06_train.ipynb #29affafd
+def _flat(name: str) -> str: return name.replace(".", "__")     # nn.Module attribute names cannot hold dots
+
+class SeedStack(nn.Module):
+    "S models of one architecture as one module: one forward pass (torch.func.vmap) trains all of them."
+    def __init__(self, models: list,                # VAEs of one class and shape (e.g. built with different seeds)
+                 randomness: str = "different"      # vmap's: each seed its own draws; 'same': one draw for all
+                ):
+        super().__init__()
+        models = list(models)
+        check_that(len(models) >= 1 and all(isinstance(m, nn.Module) for m in models), "models", models,
+                   "a non-empty list of modules")
+        shapes = {(type(m), tuple((k, v.shape) for k, v in m.state_dict().items())) for m in models}
+        check_that(len(shapes) == 1, "models", [type(m).__name__ for m in models],
+                   "of one class, with equal parameter shapes")
+        self.randomness = check_choice(randomness, "randomness", ("different", "same"))
+        params, buffers = stack_module_state(models)
+        self.names, self.buffer_names = list(params), list(buffers)
+        for k, v in params.items(): self.register_parameter(_flat(k), nn.Parameter(v.detach().clone()))
+        for k, v in buffers.items(): self.register_buffer(_flat(k), v.clone())
+        self.n, self.beta = len(models), getattr(models[0], "beta", None)
+        self._template = [copy.deepcopy(models[0])]   # a list: not a submodule (its weights are the stack's)
+        base = copy.deepcopy(models[0]).to("meta")
+        if isinstance(getattr(base, "sampler", None), (str, PoissonSampler)):   # P- and NegBio-VAEs
+            base.sampler = vmap_sampler(get_sampler(base.sampler))
+        self._base = [base]
+
+    def train(self, mode: bool = True):
+        self._base[0].train(mode)
+        return super().train(mode)
+
+    def _one(self, params, buffers, x, temperature, beta):
+        return functional_call(self._base[0], (params, buffers), (x,), dict(temperature=temperature, beta=beta))
+
+    def forward(self, x, temperature: float | None = None, beta: float | None = None):
+        "The seeds' outputs stacked (S, ...) with `loss` the sum of their losses: each seed's gradient is its own."
+        params = {k: getattr(self, _flat(k)) for k in self.names}
+        buffers = {k: getattr(self, _flat(k)) for k in self.buffer_names}
+        run = vmap(self._one, in_dims=(0, 0, None, None, None), randomness=self.randomness)
+        out = run(params, buffers, x, temperature, beta)
+        return out._replace(loss=out.loss.sum(), recon_loss=out.recon_loss.mean(), kl_loss=out.kl_loss.mean())
+
+    def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
+        "Clip each seed's gradient to norm `max_norm` on its own, as S separate runs would; the S norms before."
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)          # (S,)
+        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)                 # torch's clip_grad_norm_ rule
+        for g in grads: g.mul_(scale.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
+        return norms
+
+    def unstack(self) -> list:
+        "The S models, each with its seed's current weights (copies, on the stack's device)."
+        out = []
+        for i in range(self.n):
+            m = copy.deepcopy(self._template[0])
+            m.load_state_dict({k: getattr(self, _flat(k))[i].detach() for k in self.names + self.buffer_names})
+            out.append(m.to(next(self.parameters()).device).train(self.training))
+        return out
