@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 from .models import build_model, make_decoder
 from .data import data_root, dataset_info, get_dataset
-from .train import (DeviceDataset, TrainConfig, atomic_write, fit, load_checkpoint, load_weights,
+from .train import (DeviceDataset, SeedStack, TrainConfig, atomic_write, fit, load_checkpoint, load_weights,
                               resolve_device)
 from .distributions import check_int, check_number
 from .evaluate import (evaluate, extract_features, feature_metrics, inception, inception_weights,
@@ -28,8 +28,9 @@ __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', '
            'PAPER_TAB4', 'SCALES', 'BETA_MODELS', 'MC_MODELS', 'VERDICTS', 'tab1_row', 'Setting', 'experiments',
            'MNISTClassifier', 'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one',
            'result_path', 'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim',
-           'verdict_table', 'verdict_counts', 'main', 'pack_data', 'unpacked_root', 'Job', 'run_folder', 'train_run',
-           'plan_budget', 'EngineConfig', 'run_engine', 'merge_results', 'restore_results', 'recon_generation_metrics']
+           'verdict_table', 'verdict_counts', 'main', 'pack_data', 'unpacked_root', 'Job', 'run_folder', 'job_folder',
+           'train_run', 'plan_budget', 'EngineConfig', 'run_engine', 'merge_results', 'restore_results',
+           'recon_generation_metrics']
 
 # %% ../nbs/12_reproduce.ipynb #070f14c2
 TAB1_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None),
@@ -395,6 +396,7 @@ def main(argv=None) -> int:
     p.add_argument("--step-s", type=float, default=None, help="seconds per update per worker (else measured)")
     p.add_argument("--fixed-s", type=float, default=10.0, help="seconds per job besides its updates")
     p.add_argument("--whole-runs", action="store_true", help="start only runs that can finish within the budget")
+    p.add_argument("--stack-seeds", action="store_true", help="the engine: train each model's seeds as one SeedStack")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--save-weights", action="store_true", help="also keep each trained state_dict (.pt)")
     p.add_argument("--amp", action="store_true", help="bf16 autocast of the training forward pass")
@@ -426,7 +428,7 @@ def main(argv=None) -> int:
         ec = EngineConfig(workers=a.workers, budget_s=a.budget_s, step_s=a.step_s, fixed_s=a.fixed_s,
                           dataset=a.dataset, root=a.root, device=a.device, threads=a.threads or 1,
                           save_weights=a.save_weights, checkpoint_every=a.checkpoint_every, amp=a.amp,
-                          compile=a.compile, whole=a.whole_runs)
+                          compile=a.compile, whole=a.whole_runs, stack_seeds=a.stack_seeds)
         print(json.dumps(run_engine(runs[i::n], results, ec)), flush=True)
     if a.merge_to: print(json.dumps(merge_results(runs, results, a.merge_to)))
     return 0
@@ -488,10 +490,17 @@ class Job:
     amp: bool = False
     compile: bool = False
     deadline: float | None = None     # time.time() after which the job does not start
+    seeds: tuple | None = None        # train these seeds as one SeedStack (chapter 06 §7a); None: the one run `seed`
 
 def run_folder(results, experiment, label, seed, setting) -> Path:
     "The run's own folder (checkpoint, history, reconstructions), beside its result file."
     return result_path(results, experiment, label, seed, setting).with_suffix("")
+
+def job_folder(results, experiment, label, seed, setting) -> Path:
+    "Where a job keeps its checkpoint: the run's folder, or for a tuple of seeds (a SeedStack) a folder beside theirs."
+    if not isinstance(seed, tuple): return run_folder(results, experiment, label, seed, setting)
+    f = run_folder(results, experiment, label, seed[0], setting)
+    return f.with_name(f.name + "-stack" + "-".join(map(str, seed)))
 
 # %% ../nbs/12_reproduce.ipynb #ba307efa
 _DATA = {}    # per worker process: (dataset, root, device) -> (training images on the device, test set)
@@ -518,18 +527,23 @@ def _u8(x, data_range):
 
 # %% ../nbs/12_reproduce.ipynb #dc67d2dc
 def train_run(job: Job) -> dict:
-    "Train (or resume) one run to `job.stop_after` or its end; at the end evaluate it and write its result file."
-    p, st = result_path(job.results, job.experiment, job.label, job.seed, job.setting), job.setting
-    if p.exists(): return dict(status="done before", steps=0, seconds=0.0)
+    "Train (or resume) a run, or a stack of `job.seeds`, to `job.stop_after` or its end; then evaluate and write."
+    st, seeds = job.setting, job.seeds or (job.seed,)
+    paths = [result_path(job.results, job.experiment, job.label, s, st) for s in seeds]
+    if all(p.exists() for p in paths): return dict(status="done before", steps=0, seconds=0.0)
     if job.deadline is not None and time.time() > job.deadline: return dict(status="not started", steps=0, seconds=0.0)
     if job.threads: torch.set_num_threads(job.threads)
-    device, folder = resolve_device(job.device), p.with_suffix("")
+    device = resolve_device(job.device)
+    folder = job_folder(job.results, job.experiment, job.label, job.seeds or job.seed, st)
     train, test = _engine_data(job.dataset, job.root, device, st.train_images)
     before = _steps_done(folder)
-    torch.manual_seed(job.seed)
-    model = build(job.label, st, job.dataset)
+    models = []
+    for s in seeds:                                   # each seed's initial weights, as its own run would have them
+        torch.manual_seed(s)
+        models.append(build(job.label, st, job.dataset))
+    model = models[0] if job.seeds is None else SeedStack(models)
     cfg = TrainConfig(epochs=st.epochs, batch_size=st.batch_size, lr=st.lr, beta=st.beta, tau_end=st.tau_end,
-                      seed=job.seed, device=str(device), progress=False, log_every=job.log_every, out_dir=str(folder),
+                      seed=seeds[0], device=str(device), progress=False, log_every=job.log_every, out_dir=str(folder),
                       checkpoint_every=job.checkpoint_every, resume=True, stop_after=job.stop_after, amp=job.amp,
                       compile=job.compile)
     t0 = time.perf_counter()
@@ -537,17 +551,21 @@ def train_run(job: Job) -> dict:
     if device.type == "cuda": torch.cuda.synchronize(device)
     took = dict(steps=res.step - before, seconds=time.perf_counter() - t0)
     if res.step < len(train) // st.batch_size * st.epochs: return dict(status="paused", step=res.step, **took)
-    _finish(job, res, test, folder, p)
+    trained = [res.model] if job.seeds is None else res.model.unstack()
+    for s, m, p in zip(seeds, trained, paths):
+        if not p.exists(): _finish(replace(job, seed=s, seeds=None), res, test, p.with_suffix(""), p, m, len(seeds))
+    (folder / "checkpoint.pt").unlink(missing_ok=True)          # results only: no full checkpoints come back
     return dict(status="finished", step=res.step, **took)
 
 # %% ../nbs/12_reproduce.ipynb #ccff3cc9
-def _finish(job: Job, res, test, folder: Path, p: Path):
-    "Evaluate the trained model as `run_one` does; write the result file, the reconstructions, no checkpoint."
-    st, model, t1 = job.setting, res.model, time.perf_counter()
+def _finish(job: Job, res, test, folder: Path, p: Path, model=None, stacked: int = 1):
+    "Evaluate the trained `model` (one seed of `stacked`) as `run_one` does; write the result and reconstructions."
+    st, model, t1 = job.setting, res.model if model is None else model, time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
     ev = Subset(test, range(min(st.eval_images, len(test))))
     r = dict(evaluate(model, ev, seed=job.seed, progress=False).to_dict(),
              train_s=round(res.last("train")["time_s"], 1),
-             updates=res.step, final_loss=res.last("train")["loss"])
+             updates=res.step, final_loss=res.last("train")["loss"] / stacked)   # a stack logs its seeds' sum
     n = min(job.recon_images, len(test))
     if n:
         rec = reconstructions(model, Subset(test, range(n)), seed=job.seed)
@@ -560,7 +578,7 @@ def _finish(job: Job, res, test, folder: Path, p: Path):
     dev = model_device(model, None)
     r.update(eval_s=round(time.perf_counter() - t1, 1), experiment=job.experiment, label=job.label, seed=job.seed,
              setting=asdict(st), device=str(dev), threads=torch.get_num_threads(), recon_images=n,
-             gpu=torch.cuda.get_device_name(dev) if dev.type == "cuda" else None)
+             gpu=torch.cuda.get_device_name(dev) if dev.type == "cuda" else None, stacked=stacked)
     atomic_write(p, lambda f: f.write(json.dumps(r, indent=1).encode()))   # the run is finished once this exists
     (folder / "checkpoint.pt").unlink(missing_ok=True)          # results only: no full checkpoints come back
 
@@ -615,6 +633,7 @@ class EngineConfig:
     log_every: int = 50
     amp: bool = False
     compile: bool = False
+    stack_seeds: bool = False         # train a model's seeds as one SeedStack (chapter 06 §7a): one job per model
 
     def __post_init__(self):
         check_int(self.workers, "workers", 0)
@@ -628,7 +647,8 @@ class EngineConfig:
 def _jobs_of(runs, results, ec: EngineConfig, stops, deadline):
     keep = ("dataset", "root", "device", "threads", "save_weights", "recon_images", "checkpoint_every", "log_every",
             "amp", "compile")
-    return [Job(e, l, s, st, str(results), stop_after=stop, deadline=deadline, **{k: getattr(ec, k) for k in keep})
+    return [Job(e, l, s[0] if isinstance(s, tuple) else s, st, str(results), stop_after=stop, deadline=deadline,
+                seeds=s if isinstance(s, tuple) else None, **{k: getattr(ec, k) for k in keep})
             for (e, l, s, st), stop in zip(runs, stops)]
 
 def _map(jobs, pool):
@@ -642,10 +662,14 @@ def run_engine(runs: list,                     # (experiment, label, seed, setti
     ec, t_start = config or EngineConfig(), time.time()
     deadline = None if ec.budget_s is None else t_start + ec.budget_s - ec.margin_s
     todo = [r for r in runs if not result_path(results, *r).exists()]
+    if ec.stack_seeds:                            # one job per (experiment, model, setting): its missing seeds, stacked
+        units = {}
+        for e, l, s, st in todo: units.setdefault((e, l, st), []).append(s)
+        todo = [(e, l, tuple(ss), st) for (e, l, st), ss in units.items()]
     ec = replace(ec, root=unpacked_root(ec.dataset, ec.root))   # .gz-only MNIST: unpacked once, outside the data root
     n_train = len(get_dataset(ec.dataset, root=ec.root, split="train")) if todo else 0
     total = [min(n_train, st.train_images or n_train) // st.batch_size * st.epochs for _, _, _, st in todo]
-    done = [_steps_done(run_folder(results, *r)) for r in todo]
+    done = [_steps_done(job_folder(results, *r)) for r in todo]
     report = dict(runs=len(runs), todo=len(todo), workers=ec.workers, budget_s=ec.budget_s, calibration=None)
     ctx = torch.multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(ec.workers, mp_context=ctx) if ec.workers and todo else None

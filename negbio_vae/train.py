@@ -836,7 +836,9 @@ class SeedStack(nn.Module):
         params = {k: getattr(self, _flat(k)) for k in self.names}
         buffers = {k: getattr(self, _flat(k)) for k in self.buffer_names}
         run = vmap(self._one, in_dims=(0, 0, None, None, None), randomness=self.randomness)
-        out = run(params, buffers, x, temperature, beta)
+        with warnings.catch_warnings():      # Gamma.rsample's in-place clamp_ has no batching rule: looped per seed
+            warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")
+            out = run(params, buffers, x, temperature, beta)
         return out._replace(loss=out.loss.sum(), recon_loss=out.recon_loss.mean(), kl_loss=out.kl_loss.mean())
 
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
