@@ -12,13 +12,13 @@ from .distributions import check_int, check_number
 from .relaxations import READ_METHODS, count_host_reads, eat_arrivals, eat_dense, eat_window_poisson
 from .triton_window import triton_ok
 from .models import MODELS, build_model, model_variants
-from .train import atomic_write, measure_throughput, resolve_device
+from .train import SeedStack, atomic_write, measure_throughput, resolve_device
 from .benchmarks import bench_training
 
 # %% auto #0
-__all__ = ['LAW_CASES', 'Z_MAX', 'EXPECTED_READS', 'BF16_MODELS', 'SIZES', 'BUDGET_S', 'PART_TITLES', 'versions', 'kernel_law',
-           'sync_free_step', 'bf16_steps', 'images', 'model_throughput', 'sampler_throughput', 'run_check',
-           'format_report', 'write_report', 'main']
+__all__ = ['LAW_CASES', 'Z_MAX', 'EXPECTED_READS', 'BF16_MODELS', 'STACK_MODELS', 'SIZES', 'BUDGET_S', 'PART_TITLES', 'versions',
+           'kernel_law', 'sync_free_step', 'bf16_steps', 'images', 'model_throughput', 'sampler_throughput',
+           'stack_throughput', 'run_check', 'format_report', 'write_report', 'main']
 
 # %% ../nbs/11a_gpucheck.ipynb #9d056b9d
 def _driver():
@@ -219,6 +219,28 @@ def sampler_throughput(x, device="cpu", latents: int = 256, arch: str = "conv", 
             x, latents=latents, arch=arch, steps=2, samplers=(row["sampler"],), device=device))[1]
     return rows
 
+STACK_MODELS = (("gaussian", None), ("poisson", None), ("negbio", "DS-C"), ("negbio", "MC-C"))
+
+def stack_throughput(x, device="cpu", latents: int = 256, arch: str = "conv", steps: int = 20, warmup: int = 3,
+                     hidden: int = 256, seeds: int = 3, models=STACK_MODELS, deadline: float = math.inf) -> list[dict]:
+    "Rows (model, images/s alone, seed-images/s of a SeedStack of `seeds`, gain, peak MiB) of training steps on `x`."
+    device = resolve_device(device)
+    rows = []
+    for name, variant in models:
+        if time.perf_counter() > deadline:
+            rows.append(dict(model=name, variant=variant or "", ok=False, note="skipped: time budget spent"))
+            continue
+        def build(seed):
+            torch.manual_seed(seed)
+            return build_model(name, variant=variant, image_shape=tuple(x.shape[1:]), n_latents=latents, arch=arch,
+                               hidden=hidden)
+        one = measure_throughput(build(0), x, steps=steps, warmup=warmup, device=device)
+        stack = SeedStack([build(s) for s in range(seeds)])
+        ips, mib = _peak_mib(device, lambda: measure_throughput(stack, x, steps=steps, warmup=warmup, device=device))
+        rows.append(dict(model=name, variant=variant or "", seeds=seeds, images_per_s=one,
+                         seed_images_per_s=seeds * ips, gain=seeds * ips / one, peak_mib=mib, ok=one > 0 and ips > 0))
+    return rows
+
 # %% ../nbs/11a_gpucheck.ipynb #f24f572e
 SIZES = {   # the sizes of each part: the (MNIST-shaped conv, K = 256, batch 128) and a quick CPU set
     "full": dict(batch=128, latents=256, arch="conv", hidden=256, steps=20, warmup=3, pretrain=100, rounds=3,
@@ -237,7 +259,8 @@ def _run_part(fn, budget_s):
     seconds = time.perf_counter() - t0
     return dict(ok=ok, seconds=seconds, over_budget=seconds > budget_s, result=result, error=error)
 
-BUDGET_S = {"kernel_law": 30, "sync_free_step": 30, "bf16_steps": 30, "model_throughput": 60, "sampler_throughput": 60}
+BUDGET_S = {"kernel_law": 30, "sync_free_step": 30, "bf16_steps": 30, "model_throughput": 60, "sampler_throughput": 60,
+            "stack_throughput": 45}
 
 def _parts(device, quick, x):
     "name -> function of a deadline, for each part of the check at the sizes of SIZES."
@@ -251,7 +274,9 @@ def _parts(device, quick, x):
         "model_throughput": lambda d: model_throughput(x, device, steps=s["steps"], warmup=s["warmup"],
                                                        hidden=s["hidden"], deadline=d, **net),
         "sampler_throughput": lambda d: sampler_throughput(x, device, steps=s["steps"], pretrain=s["pretrain"],
-                                                           rounds=s["rounds"], **net)}
+                                                           rounds=s["rounds"], **net),
+        "stack_throughput": lambda d: stack_throughput(x, device, steps=s["steps"], warmup=s["warmup"],
+                                                       hidden=s["hidden"], deadline=d, **net)}
 
 def run_check(device=None,          # None: resolve_device() (CUDA when there is one)
               quick: bool = False,  # the quick sizes of SIZES (8x8 digits, MLP): the CPU run of CI
@@ -285,7 +310,8 @@ def _table(rows: list[dict], keys) -> list[str]:
 
 PART_TITLES = {"kernel_law": "Window kernel law", "sync_free_step": "Training step without host synchronization",
                "bf16_steps": "bf16 autocast steps", "model_throughput": "Throughput of every model",
-               "sampler_throughput": "Throughput of NegBio-VAE DS-C by sampler"}
+               "sampler_throughput": "Throughput of NegBio-VAE DS-C by sampler",
+               "stack_throughput": "Three seeds stacked (SeedStack) against one model"}
 
 def _part_lines(name, part) -> list[str]:
     "The markdown of one part: title with PASS/FAIL and time, then its table or its error."
@@ -301,6 +327,8 @@ def _part_lines(name, part) -> list[str]:
         return lines + _table([res], keys) + [""] + extra + [""]
     elif name == "bf16_steps": keys = ["model", "variant", "recon_dtype", "losses", "ok"]
     elif name == "model_throughput": keys = ["model", "variant", "images_per_s", "peak_mib"]
+    elif name == "stack_throughput":
+        keys = ["model", "variant", "seeds", "images_per_s", "seed_images_per_s", "gain", "peak_mib"]
     else: keys = ["sampler", "images_per_s", "speedup_vs_dense", "peak_mib"]
     return lines + _table(res, keys) + [""]
 
