@@ -212,6 +212,7 @@ CAUSES = {   # label -> (model, variant, options)
     "DS-G + authors' loss": ("negbio_authors", "DS-G", SCALE_ON),
     "MC-C": ("negbio_authors", "MC-C", {}),
     "MC-C + authors' loss": ("negbio_authors", "MC-C", SCALE_ON),
+    "MC-C + Gamma rate and Gamma KL": ("negbio_authors", "MC-C", dict(gamma_rate=True)),
 }
 # which Tab. 1 row a label is compared with
 PAPER_ROW = {"G-VAE": "G-VAE", "P-VAE": "P-VAE", "DS-C": "NegBio DS-C", "DS-G": "NegBio DS-G", "MC-C": "NegBio MC-C"}
