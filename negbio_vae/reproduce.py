@@ -257,7 +257,7 @@ def _features(root, n, results, dataset="mnist"):
     ext = inception(64, root=root)
     cache = Path(results) / f"real_features_64_{dataset}_{n}.pt"
     if cache.exists(): return ext, load_weights(cache, what="cached features (delete the file to recompute them)")
-    test = get_dataset(dataset, root=root, split="test")
+    test = get_dataset(dataset, root=unpacked_root(dataset, root), split="test")
     real = torch.stack([test[i][0] for i in range(min(n, len(test)))])
     f = extract_features(real, ext, dataset_info(dataset).data_range)
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -761,7 +761,7 @@ def recon_generation_metrics(merged,                # a folder written by `merge
     rec = np.load(merged / "recons.npz")
     n = max(len(rec[k]) for k in rec.files)
     info = dataset_info(dataset)
-    test = get_dataset(dataset, root=root, split="test")
+    test = get_dataset(dataset, root=unpacked_root(dataset, root), split="test")   # a .gz-only MNIST: a temp copy
     real_images = _u8(torch.stack([test[i][0] for i in range(min(n, len(test)))]), info.data_range or (0, 1))
     if extractor is None: extractor, _ = _features(root, n, merged, dataset)
     real = extract_features(real_images, extractor, progress=False)
