@@ -310,12 +310,14 @@ class NegBioVAE(VAE):
     def __init__(self, image_shape, n_latents=256,
                  kl: str = "ds",                        # 'ds' (closed form, shared r) or 'mc' (Monte Carlo)
                  sampler: str | Sampler = "eat_cubic",  # the Poisson step's sampler: a key of SAMPLERS (chapter 01)
+                 prior_r: float = 1.0,                  # the prior's initial dispersion r > 0 (see chapter 12a §6)
                  **kwargs):
         if kl not in ("ds", "mc"): raise ValueError(f"`kl` must be 'ds' or 'mc', got {kl!r}")
+        log_r0 = math.log(check_number(prior_r, "prior_r", 0, lo_open=True))
         self.kl, self.sampler = kl, _sampler(sampler)
         self.params_per_latent = 1 if kl == "ds" else 2
         super().__init__(image_shape, n_latents, **kwargs)
-        self.log_r = nn.Parameter(torch.zeros(n_latents))     # prior dispersion r = exp(log_r)
+        self.log_r = nn.Parameter(torch.full((n_latents,), log_r0))   # prior dispersion r = exp(log_r)
         self.logit_p = nn.Parameter(torch.zeros(n_latents))   # prior p = sigmoid(logit_p)
 
     @classmethod
