@@ -452,7 +452,9 @@ def local_contrast_normalize(images: torch.Tensor,  # (..., H, W) real images, H
     v = x - blur(x)
     s = blur(v * v).clamp_min(0).sqrt()
     d = torch.maximum(s, s.mean(dim=(-2, -1), keepdim=True))
-    return torch.where(d > 0, v / torch.where(d > 0, d, 1), 0).reshape(images.shape)
+    # spread within the convolutions' rounding of the image's level is no contrast (a constant image gives 0 exactly)
+    ok = d > 64 * torch.finfo(x.dtype).eps * x.abs().amax(dim=(-2, -1), keepdim=True)
+    return torch.where(ok, v / torch.where(ok, d, 1), 0).reshape(images.shape)
 
 # %% ../nbs/05_data.ipynb #12d653a4
 SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon", "grass", "gravel", "brick")
