@@ -4,11 +4,10 @@
 
 # %% ../nbs/12d_verdicts.ipynb #e9c0066c
 from __future__ import annotations
-import json, re
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from .reproduce import (PAPER_TAB1, PAPER_TAB2, TAB1_MODELS, Claim, VERDICTS, fmt, markdown_table,
-                                  summarize)
+from .reproduce import TAB1_MODELS, Claim, VERDICTS, fmt, markdown_table, summarize
 
 # %% auto #0
 __all__ = ['NEGBIO', 'SYMBOL', 'FINAL_HEADER', 'METRICS', 'ClaimSpec', 'paper_claims', 'movement', 'verdict_rows', 'final_table',
