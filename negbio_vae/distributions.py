@@ -235,12 +235,17 @@ def _nb_to_torch(self):
 NegativeBinomial.to_torch = _nb_to_torch
 
 # %% ../nbs/00_distributions.ipynb #d51bee6c
+def _unit_gamma(r):
+    ("Gamma(r, 1) draws, reparameterized: the numbers and gradient of torch's `Gamma(r, 1).rsample()`, whose in-place "
+     "floor at the smallest normal torch.func.vmap cannot batch (it loops over the batch); here the floor is out of place")
+    lam1 = torch._standard_gamma(r)
+    return lam1 + (lam1.clamp(min=torch.finfo(lam1.dtype).tiny) - lam1).detach()
+
 def _gamma_rate(self, sample_shape=torch.Size(), rsample=False):
     "Draw the Gamma mixing rate lambda ~ Gamma(r, p/(1-p)) (reparameterized when `rsample`)."
     shape = self._extended_shape(check_sample_shape(sample_shape, batch_shape=self.batch_shape))
-    unit = Gamma(self.r.expand(shape), torch.ones((), dtype=self.r.dtype, device=self.r.device), validate_args=False)
-    lam1 = unit.rsample() if rsample else unit.sample()
-    return lam1 * torch.exp(self.log1m_p - self.log_p)
+    lam1 = _unit_gamma(self.r.expand(shape))
+    return (lam1 if rsample else lam1.detach()) * torch.exp(self.log1m_p - self.log_p)
 
 @torch.no_grad()
 def _nb_sample(self, sample_shape=torch.Size()):

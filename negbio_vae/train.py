@@ -794,6 +794,7 @@ def vmap_sampler(sampler: PoissonSampler   # an elementwise sampler of chapter 0
                 ) -> PoissonSampler:
     "The same sampler, callable under `torch.func.vmap`: its host reads and custom gradients run on plain tensors."
     sample = sampler.sample
+    @torch.compiler.disable            # dynamo cannot trace the host reads and inner autograd: it runs this eagerly
     def run(rate, temperature, tol=1e-4, validate=True): return _VmapSampler.apply(rate, sample, temperature, tol)[0]
     return replace(sampler, sample=run)
 
@@ -835,10 +836,8 @@ class SeedStack(nn.Module):
         "The seeds' outputs stacked (S, ...) with `loss` the sum of their losses: each seed's gradient is its own."
         params = {k: getattr(self, _flat(k)) for k in self.names}
         buffers = {k: getattr(self, _flat(k)) for k in self.buffer_names}
-        run = vmap(self._one, in_dims=(0, 0, None, None, None), randomness=self.randomness)
-        with warnings.catch_warnings():      # Gamma.rsample's in-place clamp_ has no batching rule: looped per seed
-            warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")
-            out = run(params, buffers, x, temperature, beta)
+        out = vmap(self._one, in_dims=(0, 0, None, None, None), randomness=self.randomness)(params, buffers, x,
+                                                                                             temperature, beta)
         return out._replace(loss=out.loss.sum(), recon_loss=out.recon_loss.mean(), kl_loss=out.kl_loss.mean())
 
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
