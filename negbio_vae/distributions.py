@@ -237,7 +237,7 @@ NegativeBinomial.to_torch = _nb_to_torch
 # %% ../nbs/00_distributions.ipynb #d51bee6c
 def _unit_gamma(r):
     ("Gamma(r, 1) draws, reparameterized: the numbers and gradient of torch's `Gamma(r, 1).rsample()`, whose in-place "
-     "floor at the smallest normal torch.func.vmap cannot batch (it loops over the batch); here the floor is out of place")
+     "floor at the smallest normal torch.func.vmap cannot batch (it loops); here the floor is out of place")
     lam1 = torch._standard_gamma(r)
     return lam1 + (lam1.clamp(min=torch.finfo(lam1.dtype).tiny) - lam1).detach()
 
