@@ -4,7 +4,7 @@
 
 # %% ../nbs/11a_gpucheck.ipynb #0bbcb99c
 from __future__ import annotations
-import argparse, json, math, platform, shutil, subprocess, sys, time, traceback
+import argparse, json, logging, math, platform, shutil, subprocess, sys, time, traceback
 from pathlib import Path
 from unittest import mock
 import torch
@@ -16,9 +16,10 @@ from .train import SeedStack, atomic_write, measure_throughput, resolve_device
 from .benchmarks import bench_training
 
 # %% auto #0
-__all__ = ['LAW_CASES', 'Z_MAX', 'EXPECTED_READS', 'BF16_MODELS', 'STACK_MODELS', 'SIZES', 'BUDGET_S', 'PART_TITLES', 'versions',
-           'kernel_law', 'sync_free_step', 'bf16_steps', 'images', 'model_throughput', 'sampler_throughput',
-           'stack_throughput', 'run_check', 'format_report', 'write_report', 'main']
+__all__ = ['LAW_CASES', 'Z_MAX', 'EXPECTED_READS', 'BF16_MODELS', 'STACK_MODELS', 'COMPILE_CASES', 'SIZES', 'BUDGET_S',
+           'PART_TITLES', 'versions', 'kernel_law', 'sync_free_step', 'bf16_steps', 'images', 'model_throughput',
+           'sampler_throughput', 'stack_throughput', 'compile_throughput', 'run_check', 'format_report', 'write_report',
+           'main']
 
 # %% ../nbs/11a_gpucheck.ipynb #9d056b9d
 def _driver():
@@ -241,6 +242,60 @@ def stack_throughput(x, device="cpu", latents: int = 256, arch: str = "conv", st
                          seed_images_per_s=seeds * ips, gain=seeds * ips / one, peak_mib=mib, ok=one > 0 and ips > 0))
     return rows
 
+# %% ../nbs/11a_gpucheck.ipynb #94cddd26
+COMPILE_CASES = (("gaussian", None, 3, "default"), ("negbio", "DS-C", 1, "default"),
+                 ("gaussian", None, 3, "reduce-overhead"), ("negbio", "DS-C", 1, "reduce-overhead"))
+
+def _built(name, variant, seeds, x, latents, arch, hidden):
+    "The model `name` (seed 0), or a SeedStack of `seeds` of them (seeds 0..seeds-1)."
+    def one(seed):
+        torch.manual_seed(seed)
+        return build_model(name, variant=variant, image_shape=tuple(x.shape[1:]), n_latents=latents, arch=arch,
+                           hidden=hidden)
+    return one(0) if seeds == 1 else SeedStack([one(s) for s in range(seeds)])
+
+def compile_throughput(x, device="cpu", latents: int = 256, arch: str = "conv", steps: int = 20, warmup: int = 3,
+                       hidden: int = 256, cases=COMPILE_CASES, deadline: float = math.inf) -> list[dict]:
+    "Rows (case, eager and compiled seed-images/s, gain, compile s, graphs, breaks) of training steps on `x`."
+    from torch._dynamo.utils import counters
+    device = resolve_device(device)
+    rows = []
+    quiet = [logging.getLogger(n) for n in ("torch._dynamo", "torch.utils.cpp_extension")]   # per-break advice: the
+    levels = [log.level for log in quiet]                                            # graph_breaks column says it
+    for log in quiet: log.setLevel(logging.ERROR)
+    try: _compile_rows(x, device, latents, arch, steps, warmup, hidden, cases, deadline, rows, counters)
+    finally:
+        for log, level in zip(quiet, levels): log.setLevel(level)
+        torch._dynamo.reset()
+    return rows
+
+def _compile_rows(x, device, latents, arch, steps, warmup, hidden, cases, deadline, rows, counters):
+    for name, variant, seeds, mode in cases:
+        row = dict(model=name, variant=variant or "", seeds=seeds, mode=mode)
+        if mode == "reduce-overhead" and device.type != "cuda":
+            rows.append(dict(row, ok=True, note="skipped: CUDA graphs need CUDA"))
+            continue
+        if time.perf_counter() > deadline:
+            rows.append(dict(row, ok=False, note="skipped: time budget spent"))
+            continue
+        eager = seeds * measure_throughput(_built(name, variant, seeds, x, latents, arch, hidden), x, steps=steps,
+                                           warmup=warmup, device=device)
+        torch._dynamo.reset()
+        counters.clear()
+        t0 = time.perf_counter()
+        try:
+            net = torch.compile(_built(name, variant, seeds, x, latents, arch, hidden), mode=mode)
+            ips = measure_throughput(net, x, steps=steps, warmup=warmup + 2, device=device)
+            compiled, error = seeds * ips, None
+        except Exception as e:
+            compiled, error = None, f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+        wall = time.perf_counter() - t0
+        rows.append(dict(row, images_per_s=eager, compiled_images_per_s=compiled,
+                         gain=None if compiled is None else compiled / eager,
+                         compile_s=None if compiled is None else wall - steps * len(x) * seeds / compiled,
+                         graphs=counters["stats"]["unique_graphs"], graph_breaks=sum(counters["graph_break"].values()),
+                         compile_error=error, ok=eager > 0))
+
 # %% ../nbs/11a_gpucheck.ipynb #f24f572e
 SIZES = {   # the sizes of each part: the (MNIST-shaped conv, K = 256, batch 128) and a quick CPU set
     "full": dict(batch=128, latents=256, arch="conv", hidden=256, steps=20, warmup=3, pretrain=100, rounds=3,
@@ -260,7 +315,7 @@ def _run_part(fn, budget_s):
     return dict(ok=ok, seconds=seconds, over_budget=seconds > budget_s, result=result, error=error)
 
 BUDGET_S = {"kernel_law": 30, "sync_free_step": 30, "bf16_steps": 30, "model_throughput": 60, "sampler_throughput": 60,
-            "stack_throughput": 45}
+            "stack_throughput": 45, "compile_throughput": 90}
 
 def _parts(device, quick, x):
     "name -> function of a deadline, for each part of the check at the sizes of SIZES."
@@ -276,7 +331,9 @@ def _parts(device, quick, x):
         "sampler_throughput": lambda d: sampler_throughput(x, device, steps=s["steps"], pretrain=s["pretrain"],
                                                            rounds=s["rounds"], **net),
         "stack_throughput": lambda d: stack_throughput(x, device, steps=s["steps"], warmup=s["warmup"],
-                                                       hidden=s["hidden"], deadline=d, **net)}
+                                                       hidden=s["hidden"], deadline=d, **net),
+        "compile_throughput": lambda d: compile_throughput(x, device, steps=s["steps"], warmup=s["warmup"],
+                                                           hidden=s["hidden"], deadline=d, **net)}
 
 def run_check(device=None,          # None: resolve_device() (CUDA when there is one)
               quick: bool = False,  # the quick sizes of SIZES (8x8 digits, MLP): the CPU run of CI
@@ -311,7 +368,8 @@ def _table(rows: list[dict], keys) -> list[str]:
 PART_TITLES = {"kernel_law": "Window kernel law", "sync_free_step": "Training step without host synchronization",
                "bf16_steps": "bf16 autocast steps", "model_throughput": "Throughput of every model",
                "sampler_throughput": "Throughput of NegBio-VAE DS-C by sampler",
-               "stack_throughput": "Three seeds stacked (SeedStack) against one model"}
+               "stack_throughput": "Three seeds stacked (SeedStack) against one model",
+               "compile_throughput": "Compiled steps (torch.compile, CUDA graphs) against eager"}
 
 def _part_lines(name, part) -> list[str]:
     "The markdown of one part: title with PASS/FAIL and time, then its table or its error."
@@ -329,6 +387,9 @@ def _part_lines(name, part) -> list[str]:
     elif name == "model_throughput": keys = ["model", "variant", "images_per_s", "peak_mib"]
     elif name == "stack_throughput":
         keys = ["model", "variant", "seeds", "images_per_s", "seed_images_per_s", "gain", "peak_mib"]
+    elif name == "compile_throughput":
+        keys = ["model", "variant", "seeds", "mode", "images_per_s", "compiled_images_per_s", "gain", "compile_s",
+                "graphs", "graph_breaks", "compile_error", "note"]
     else: keys = ["sampler", "images_per_s", "speedup_vs_dense", "peak_mib"]
     return lines + _table(res, keys) + [""]
 
