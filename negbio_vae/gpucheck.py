@@ -8,6 +8,7 @@ import argparse, json, logging, math, platform, shutil, subprocess, sys, time, t
 from pathlib import Path
 from unittest import mock
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from .distributions import check_int, check_number
 from .relaxations import READ_METHODS, count_host_reads, eat_arrivals, eat_dense, eat_window_poisson
 from .triton_window import triton_ok
@@ -18,8 +19,9 @@ from .benchmarks import bench_training
 # %% auto #0
 __all__ = ['LAW_CASES', 'Z_MAX', 'EXPECTED_READS', 'BF16_MODELS', 'STACK_MODELS', 'COMPILE_CASES', 'SIZES', 'BUDGET_S',
            'PART_TITLES', 'versions', 'kernel_law', 'sync_free_step', 'bf16_steps', 'images', 'model_throughput',
-           'sampler_throughput', 'stack_throughput', 'compile_throughput', 'run_check', 'format_report', 'write_report',
-           'main']
+           'sampler_throughput', 'stack_throughput', 'compile_throughput', 'OpCounter', 'engine_update',
+           'engine_optimizer', 'cuda_profile', 'plan_workers', 'launch_profile', 'tab1_plan', 'run_check',
+           'format_report', 'write_report', 'main']
 
 # %% ../nbs/11a_gpucheck.ipynb #9d056b9d
 def _driver():
@@ -296,6 +298,105 @@ def _compile_rows(x, device, latents, arch, steps, warmup, hidden, cases, deadli
                          graphs=counters["stats"]["unique_graphs"], graph_breaks=sum(counters["graph_break"].values()),
                          compile_error=error, ok=eager > 0))
 
+# %% ../nbs/11a_gpucheck.ipynb #d16d585e
+class OpCounter(TorchDispatchMode):
+    "Counts the aten operations a region dispatches (`n`) and those that are not views (`kernels`: at most one each)."
+    def __init__(self):
+        super().__init__()
+        self.n, self.kernels = 0, 0
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.n += 1
+        self.kernels += not func.is_view          # a view (view, permute, expand, detach, ...) only makes metadata
+        return func(*args, **(kwargs or {}))
+
+def engine_update(model, opt, x, temperature: float = 0.5, beta: float = 0.1, max_norm: float = 500.0):
+    "One update as the engine's `fit` makes it: loss, backward, clipping (each seed's own for a stack), the step."
+    out = model(x, temperature=temperature, beta=beta)
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward()
+    if isinstance(model, SeedStack): model.clip_grad_norm_(max_norm)
+    else: torch.nn.utils.clip_grad_norm_(list(model.parameters()), max_norm)
+    opt.step()
+
+def engine_optimizer(model):
+    "Adamax at 5e-3 with `foreach=True`, the implementation torch picks on a GPU (the engine's optimizer)."
+    return torch.optim.Adamax(model.parameters(), lr=5e-3, foreach=True)
+
+# %% ../nbs/11a_gpucheck.ipynb #9673209b
+def cuda_profile(step,                   # a function of no arguments: one update
+                 device,                 # the update's device; anything but CUDA gives None
+                 steps: int = 5          # profiled updates (after the caller's warm-up)
+                ) -> dict | None:
+    "{'cuda_kernels', 'gpu_busy_ms'} per update, from torch.profiler's CUDA events; None off CUDA."
+    if resolve_device(device).type != "cuda": return None
+    from torch.profiler import ProfilerActivity, profile
+    torch.cuda.synchronize(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(check_int(steps, "steps")): step()
+        torch.cuda.synchronize(device)
+    gpu = [e for e in prof.events() if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA]
+    busy_us = sum(getattr(e, "device_time", None) or getattr(e, "cuda_time", 0.0) for e in gpu)
+    return dict(cuda_kernels=len(gpu) / steps, gpu_busy_ms=busy_us / steps / 1e3)
+
+def plan_workers(host_s: float,          # one update's time in its own process (dispatches, Python)
+                 gpu_s: float,           # one update's time on the GPU, which the processes share by time-slicing
+                 updates: int,           # updates of one job
+                 budget_s: float,        # seconds the jobs have
+                 jobs: int               # jobs to run (no more workers than jobs)
+                ) -> dict:
+    "The most workers whose whole jobs all end within `budget_s` (each update: max(host, workers x GPU) seconds)."
+    for v, name in ((host_s, "host_s"), (gpu_s, "gpu_s"), (budget_s, "budget_s")):
+        check_number(v, name, 0, lo_open=True)
+    check_int(updates, "updates")
+    check_int(jobs, "jobs")
+    job_s = lambda w: updates * max(host_s, w * gpu_s)
+    fits = [w for w in range(1, jobs + 1) if job_s(w) <= budget_s]
+    w = max(fits, default=0)
+    return dict(workers=w, job_s=job_s(w) if w else None, jobs_done=w, one_job_s=job_s(1))
+
+# %% ../nbs/11a_gpucheck.ipynb #e669fa8e
+def launch_profile(x, device="cpu", latents: int = 256, arch: str = "conv", hidden: int = 256, steps: int = 20,
+                   warmup: int = 3, seeds: int = 3, models=STACK_MODELS, deadline: float = math.inf) -> list[dict]:
+    "Rows (model, seeds, aten ops, non-views, CUDA kernels, GPU-busy ms, wall ms) of one engine update on `x`."
+    device = resolve_device(device)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    x = x.to(device)
+    rows = []
+    for name, variant in models:
+        for s in (1, seeds):
+            row = dict(model=name, variant=variant or "", seeds=s)
+            if time.perf_counter() > deadline:
+                rows.append(dict(row, ok=False, note="skipped: time budget spent"))
+                continue
+            model = _built(name, variant, s, x, latents, arch, hidden).to(device).train()
+            opt = engine_optimizer(model)
+            step = lambda: engine_update(model, opt, x)
+            for _ in range(warmup): step()
+            with OpCounter() as oc: step()
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(steps): step()
+            sync()
+            wall_ms = (time.perf_counter() - t0) / steps * 1e3
+            rows.append(dict(row, aten_ops=oc.n, kernels_counted=oc.kernels, wall_ms=wall_ms,
+                             **(cuda_profile(step, device) or {}), ok=True))
+    return rows
+
+def tab1_plan(rows: list[dict],           # launch_profile's rows (CUDA: with cuda_kernels and gpu_busy_ms)
+              budget_s: float = 420.0,    # training seconds of the prepared 460 s command
+              gap_us: float = 1.0         # assumed idle GPU time between two kernels of a busy queue
+             ) -> dict | None:
+    "Workers for the stacked Tab. 1 command from the slowest measured stack (plan_workers); None without CUDA rows."
+    stacks = [r for r in rows if r.get("seeds", 1) > 1 and r.get("gpu_busy_ms") is not None]
+    if not stacks: return None
+    host_s = max(r["wall_ms"] for r in stacks) / 1e3
+    gpu_s = max(r["gpu_busy_ms"] / 1e3 + r["cuda_kernels"] * gap_us * 1e-6 for r in stacks)
+    plan = plan_workers(host_s, gpu_s, 100 * (60_000 // 128), budget_s, 8)
+    w = plan["workers"] or 1
+    rate = stacks[0]["seeds"] * w / max(host_s, w * gpu_s)          # seed-updates/s of w workers together
+    return dict(plan, host_ms=host_s * 1e3, gpu_ms=gpu_s * 1e3, runs=stacks[0]["seeds"] * plan["workers"],
+                tab1_minutes=8 * 3 * 100 * (60_000 // 128) / rate / 60)
+
 # %% ../nbs/11a_gpucheck.ipynb #f24f572e
 SIZES = {   # the sizes of each part: the issue's (MNIST-shaped conv, K = 256, batch 128) and a quick CPU set
     "full": dict(batch=128, latents=256, arch="conv", hidden=256, steps=20, warmup=3, pretrain=100, rounds=3,
@@ -315,7 +416,7 @@ def _run_part(fn, budget_s):
     return dict(ok=ok, seconds=seconds, over_budget=seconds > budget_s, result=result, error=error)
 
 BUDGET_S = {"kernel_law": 30, "sync_free_step": 30, "bf16_steps": 30, "model_throughput": 60, "sampler_throughput": 60,
-            "stack_throughput": 45, "compile_throughput": 90}
+            "stack_throughput": 45, "compile_throughput": 90, "launch_profile": 30}
 
 def _parts(device, quick, x):
     "name -> function of a deadline, for each part of the check at the sizes of SIZES."
@@ -333,7 +434,9 @@ def _parts(device, quick, x):
         "stack_throughput": lambda d: stack_throughput(x, device, steps=s["steps"], warmup=s["warmup"],
                                                        hidden=s["hidden"], deadline=d, **net),
         "compile_throughput": lambda d: compile_throughput(x, device, steps=s["steps"], warmup=s["warmup"],
-                                                           hidden=s["hidden"], deadline=d, **net)}
+                                                           hidden=s["hidden"], deadline=d, **net),
+        "launch_profile": lambda d: launch_profile(x, device, steps=s["steps"], warmup=s["warmup"], hidden=s["hidden"],
+                                                   deadline=d, **net)}
 
 def run_check(device=None,          # None: resolve_device() (CUDA when there is one)
               quick: bool = False,  # the quick sizes of SIZES (8x8 digits, MLP): the CPU run of CI
@@ -369,7 +472,8 @@ PART_TITLES = {"kernel_law": "Window kernel law", "sync_free_step": "Training st
                "bf16_steps": "bf16 autocast steps", "model_throughput": "Throughput of every model",
                "sampler_throughput": "Throughput of NegBio-VAE DS-C by sampler",
                "stack_throughput": "Three seeds stacked (SeedStack) against one model",
-               "compile_throughput": "Compiled steps (torch.compile, CUDA graphs) against eager"}
+               "compile_throughput": "Compiled steps (torch.compile, CUDA graphs) against eager",
+               "launch_profile": "Launches per engine update (the assumptions of chapter 12 section 10.6, measured)"}
 
 def _part_lines(name, part) -> list[str]:
     "The markdown of one part: title with PASS/FAIL and time, then its table or its error."
@@ -390,6 +494,14 @@ def _part_lines(name, part) -> list[str]:
     elif name == "compile_throughput":
         keys = ["model", "variant", "seeds", "mode", "images_per_s", "compiled_images_per_s", "gain", "compile_s",
                 "graphs", "graph_breaks", "compile_error", "note"]
+    elif name == "launch_profile":
+        keys = ["model", "variant", "seeds", "aten_ops", "kernels_counted", "cuda_kernels", "gpu_busy_ms", "wall_ms"]
+        plan = tab1_plan(res)
+        note = ["No CUDA rows: no plan (the plan needs the GPU's busy time)."] if plan is None else [
+            f"Plan for the stacked Tab. 1 command (slowest stack: {plan['host_ms']:.2f} ms per update in its process, "
+            f"{plan['gpu_ms']:.2f} ms of GPU with 1 us between kernels): `--workers {plan['workers']}`, "
+            f"{plan['runs']} runs in a 460 s command; all of Tab. 1 in {plan['tab1_minutes']:.1f} min."]
+        return lines + _table(res, keys) + [""] + note + [""]
     else: keys = ["sampler", "images_per_s", "speedup_vs_dense", "peak_mib"]
     return lines + _table(res, keys) + [""]
 
