@@ -20,8 +20,8 @@ from .benchmarks import bench_training
 __all__ = ['LAW_CASES', 'Z_MAX', 'EXPECTED_READS', 'BF16_MODELS', 'STACK_MODELS', 'COMPILE_CASES', 'SIZES', 'BUDGET_S',
            'PART_TITLES', 'versions', 'kernel_law', 'sync_free_step', 'bf16_steps', 'images', 'model_throughput',
            'sampler_throughput', 'stack_throughput', 'compile_throughput', 'OpCounter', 'engine_update',
-           'engine_optimizer', 'cuda_profile', 'plan_workers', 'launch_profile', 'tab1_plan', 'run_check',
-           'format_report', 'write_report', 'main']
+           'engine_optimizer', 'cuda_profile', 'plan_workers', 'profile_update', 'update_seconds', 'launch_profile',
+           'tab1_plan', 'run_check', 'format_report', 'write_report', 'main']
 
 # %% ../nbs/11a_gpucheck.ipynb #9d056b9d
 def _driver():
@@ -355,12 +355,40 @@ def plan_workers(host_s: float,          # one update's time in its own process 
     return dict(workers=w, job_s=job_s(w) if w else None, jobs_done=w, one_job_s=job_s(1))
 
 # %% ../nbs/11a_gpucheck.ipynb #e669fa8e
+def profile_update(model,                 # a model or SeedStack, on `device` or moved there
+                   x,                     # a batch of images
+                   device="cpu",
+                   steps: int = 20,       # timed updates (after `warmup`)
+                   warmup: int = 3        # updates first (allocations, Adamax state, cuDNN and Triton choices)
+                  ) -> dict:
+    "{aten_ops, kernels_counted, wall_ms} of one engine update of `model` on `x`; on CUDA also cuda_profile's columns."
+    check_int(warmup, "warmup", 0)
+    check_int(steps, "steps")
+    device = resolve_device(device)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    x, model = x.to(device), model.to(device).train()
+    opt = engine_optimizer(model)
+    step = lambda: engine_update(model, opt, x)
+    for _ in range(warmup): step()
+    with OpCounter() as oc: step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps): step()
+    sync()
+    wall_ms = (time.perf_counter() - t0) / steps * 1e3
+    return dict(aten_ops=oc.n, kernels_counted=oc.kernels, wall_ms=wall_ms, **(cuda_profile(step, device) or {}))
+
+def update_seconds(row: dict,             # a profile_update row
+                   gap_us: float = 1.0    # assumed idle GPU time between two kernels of a busy queue
+                  ) -> tuple:
+    "(host s, GPU s) of one update: its wall time in one process, and its GPU-busy time plus a gap per kernel run."
+    gpu = None if row.get("gpu_busy_ms") is None else row["gpu_busy_ms"] / 1e3 + row["cuda_kernels"] * gap_us * 1e-6
+    return row["wall_ms"] / 1e3, gpu
+
 def launch_profile(x, device="cpu", latents: int = 256, arch: str = "conv", hidden: int = 256, steps: int = 20,
                    warmup: int = 3, seeds: int = 3, models=STACK_MODELS, deadline: float = math.inf) -> list[dict]:
     "Rows (model, seeds, aten ops, non-views, CUDA kernels, GPU-busy ms, wall ms) of one engine update on `x`."
     device = resolve_device(device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    x = x.to(device)
     rows = []
     for name, variant in models:
         for s in (1, seeds):
@@ -368,18 +396,8 @@ def launch_profile(x, device="cpu", latents: int = 256, arch: str = "conv", hidd
             if time.perf_counter() > deadline:
                 rows.append(dict(row, ok=False, note="skipped: time budget spent"))
                 continue
-            model = _built(name, variant, s, x, latents, arch, hidden).to(device).train()
-            opt = engine_optimizer(model)
-            step = lambda: engine_update(model, opt, x)
-            for _ in range(warmup): step()
-            with OpCounter() as oc: step()
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(steps): step()
-            sync()
-            wall_ms = (time.perf_counter() - t0) / steps * 1e3
-            rows.append(dict(row, aten_ops=oc.n, kernels_counted=oc.kernels, wall_ms=wall_ms,
-                             **(cuda_profile(step, device) or {}), ok=True))
+            model = _built(name, variant, s, x, latents, arch, hidden)
+            rows.append(dict(row, **profile_update(model, x, device, steps, warmup), ok=True))
     return rows
 
 def tab1_plan(rows: list[dict],           # launch_profile's rows (CUDA: with cuda_kernels and gpu_busy_ms)
@@ -389,8 +407,8 @@ def tab1_plan(rows: list[dict],           # launch_profile's rows (CUDA: with cu
     "Workers for the stacked Tab. 1 command from the slowest measured stack (plan_workers); None without CUDA rows."
     stacks = [r for r in rows if r.get("seeds", 1) > 1 and r.get("gpu_busy_ms") is not None]
     if not stacks: return None
-    host_s = max(r["wall_ms"] for r in stacks) / 1e3
-    gpu_s = max(r["gpu_busy_ms"] / 1e3 + r["cuda_kernels"] * gap_us * 1e-6 for r in stacks)
+    host_s = max(update_seconds(r, gap_us)[0] for r in stacks)
+    gpu_s = max(update_seconds(r, gap_us)[1] for r in stacks)
     plan = plan_workers(host_s, gpu_s, 100 * (60_000 // 128), budget_s, 8)
     w = plan["workers"] or 1
     rate = stacks[0]["seeds"] * w / max(host_s, w * gpu_s)          # seed-updates/s of w workers together

@@ -22,6 +22,7 @@ from .evaluate import (evaluate, extract_features, feature_metrics, inception, i
                                  probe_accuracy, representations, shattering_dim)
 from .evaluate import fork_rng, model_device   # the device and RNG conventions of chapter 07
 from .data import batch_images
+from .gpucheck import profile_update, update_seconds   # chapter 11a: one update, measured
 
 # %% auto #0
 __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', 'PAPER_TAB2', 'PAPER_TAB3', 'PAPER_TAB5_K256',
@@ -29,8 +30,8 @@ __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', '
            'MNISTClassifier', 'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one',
            'result_path', 'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim',
            'verdict_table', 'verdict_counts', 'main', 'pack_data', 'unpacked_root', 'Job', 'run_folder', 'job_folder',
-           'train_run', 'plan_budget', 'EngineConfig', 'run_engine', 'merge_results', 'restore_results',
-           'recon_generation_metrics']
+           'train_run', 'plan_budget', 'choose_workers', 'EngineConfig', 'engine_workers', 'run_engine',
+           'merge_results', 'restore_results', 'recon_generation_metrics']
 
 # %% ../nbs/12_reproduce.ipynb #070f14c2
 TAB1_MODELS = {"G-VAE": ("gaussian", None), "L-VAE": ("laplace", None), "P-VAE": ("poisson", None),
@@ -377,6 +378,12 @@ def verdict_counts(claims: list) -> dict:
 
 
 # %% ../nbs/12_reproduce.ipynb #1925a918
+def _workers_arg(v: str):
+    "argparse type of --workers: 'auto' or an int >= 0."
+    if v == "auto": return v
+    try: return check_int(int(v), "workers", 0)
+    except ValueError: raise argparse.ArgumentTypeError(f"must be an int >= 0 or 'auto', got {v!r}") from None
+
 def main(argv=None) -> int:
     "`python -m negbio_vae.reproduce`: the grid one run after another, or the engine (--workers) within --budget-s."
     p = argparse.ArgumentParser(prog="python -m negbio_vae.reproduce",
@@ -391,7 +398,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", default=None, help="comma-separated experiments (tab1,tab3,tab4,beta,mc)")
     p.add_argument("--labels", default=None, help="comma-separated models (e.g. 'P-VAE,NegBio DS-C')")
     p.add_argument("--dataset", default="mnist")
-    p.add_argument("--workers", type=int, default=None, help="the engine: N concurrent runs (processes)")
+    p.add_argument("--workers", type=_workers_arg, default=None,
+                   help="the engine: N concurrent runs (processes), or 'auto' (a CPU core each; on CUDA: profiled)")
     p.add_argument("--budget-s", type=float, default=None, help="the engine: end cleanly within S seconds")
     p.add_argument("--step-s", type=float, default=None, help="seconds per update per worker (else measured)")
     p.add_argument("--fixed-s", type=float, default=10.0, help="seconds per job besides its updates")
@@ -612,11 +620,42 @@ def plan_budget(remaining: list,        # updates each run still needs, in the o
         if n < u: free[w] = budget_s          # a paused (or unstarted) run ends this worker's share of the budget
     return out
 
+# %% ../nbs/12_reproduce.ipynb #d5314d4f
+def choose_workers(remaining: list,           # updates each run still needs, in the order the runs are taken
+                   host_s: list,              # seconds of one update of each run in its own process (its wall time)
+                   gpu_s: float,              # GPU seconds of one update (the largest of the runs'); 0: none used
+                   budget_s: float | None = None,   # seconds available; None: every run, ending as early as possible
+                   most: int = 8,             # the most workers to consider (CPU cores; no more than runs are used)
+                   fixed_s: float = 0.0,      # seconds per job besides its updates
+                   quantum: int = 1,          # updates are planned in multiples of this (plan_budget)
+                   whole: bool = False,       # start only runs that can finish (plan_budget)
+                   safety: float = 1.0        # plan with costs this many times the measured ones
+                  ) -> dict:
+    "The workers that finish the most runs, then take the most updates, then end first; ties: the fewest workers."
+    check_int(most, "most")
+    check_number(gpu_s, "gpu_s", 0)
+    check_number(safety, "safety", 1)
+    if len(host_s) != len(remaining): raise ValueError("`host_s` must have one time per run of `remaining`")
+    best = None
+    for w in range(1, max(1, min(most, len(remaining))) + 1):
+        cost = [safety * max(h, w * gpu_s) for h in host_s]
+        plan = list(remaining) if budget_s is None else plan_budget(remaining, cost, w, budget_s, fixed_s, quantum,
+                                                                    whole)
+        free = [0.0] * w                          # the list schedule of the planned work: when each worker ends
+        for n, c in zip(plan, cost):
+            if n: free[free.index(min(free))] += fixed_s + n * c
+        key = (sum(n == u for n, u in zip(plan, remaining)), sum(plan), -round(max(free), 6))
+        if best is None or key > best[0]: best = (key, dict(workers=w, finished=key[0], updates=key[1],
+                                                            seconds=max(free), plan=plan))
+    return best[1]
+
+
 # %% ../nbs/12_reproduce.ipynb #0f60d6e9
 @dataclass(frozen=True)
 class EngineConfig:
     "How `run_engine` runs a grid: processes, budget, device and what each run keeps."
-    workers: int = 2                  # concurrent runs, each a spawned process (0: one after another, in this process)
+    workers: int | str = 2            # concurrent runs, each a spawned process (0: one after another, in this
+                                      # process; 'auto': engine_workers chooses)
     budget_s: float | None = None     # seconds for the whole call; None: run everything to the end
     step_s: float | None = None       # seconds per update per worker; None: measure it (a calibration wave)
     calib_steps: int = 100            # updates of the calibration wave's runs (kept: they are real progress)
@@ -634,9 +673,11 @@ class EngineConfig:
     amp: bool = False
     compile: bool = False
     stack_seeds: bool = False         # train a model's seeds as one SeedStack (chapter 06 §7a): one job per model
+    safety: float = 1.25              # workers='auto' on CUDA: plan with this many times the profiled costs
 
     def __post_init__(self):
-        check_int(self.workers, "workers", 0)
+        if self.workers != "auto": check_int(self.workers, "workers", 0)
+        check_number(self.safety, "safety", 1)
         for k in ("budget_s", "step_s"):
             if getattr(self, k) is not None: check_number(getattr(self, k), k, 0, lo_open=True)
         for k in ("calib_steps", "checkpoint_every", "log_every"): check_int(getattr(self, k), k, 1)
@@ -655,10 +696,41 @@ def _map(jobs, pool):
     "The reports of `train_run` on `jobs` (in a process pool, or here when `pool` is None), in order."
     return list(pool.map(train_run, jobs)) if pool is not None else [train_run(j) for j in jobs]
 
+def engine_workers(todo: list,             # the engine's jobs: (experiment, label, seed or tuple of seeds, setting)
+                   remaining: list,        # updates each job still needs
+                   ec: EngineConfig,
+                   budget_s: float | None = None,  # seconds left for training; None: no budget
+                   profile: bool | None = None     # profile the updates (None: on CUDA only; off CUDA GPU time is 0)
+                  ) -> dict:
+    "`--workers auto`: off CUDA a worker per `threads` cores; on CUDA choose_workers on each job's profiled update."
+    cap = max(1, (os.cpu_count() or 1) // (ec.threads or 1))
+    device = resolve_device(ec.device)
+    if not todo or not (device.type == "cuda" if profile is None else profile):
+        return dict(workers=max(1, min(len(todo), cap)), rule="cpu", cores=os.cpu_count())
+    shape, seen, host, gpu = dataset_info(ec.dataset).shape, {}, [], []
+    for _, label, s, st in todo:
+        seeds = s if isinstance(s, tuple) else (s,)
+        key = (label, len(seeds), st)
+        if key not in seen:                        # one profile per model, seed count and setting (eager, fp32)
+            models = []
+            for seed in seeds:
+                torch.manual_seed(seed)
+                models.append(build(label, st, ec.dataset))
+            x = torch.rand(st.batch_size, *shape, generator=torch.Generator().manual_seed(0))
+            seen[key] = update_seconds(profile_update(models[0] if len(seeds) == 1 else SeedStack(models), x, device,
+                                                      steps=10, warmup=3))
+            del models
+        host.append(seen[key][0])
+        gpu.append(seen[key][1] or 0.0)
+    if device.type == "cuda": torch.cuda.empty_cache()
+    choice = choose_workers(remaining, host, max(gpu), budget_s, cap, ec.fixed_s, ec.log_every, ec.whole, ec.safety)
+    return dict(choice, rule="profile", cores=os.cpu_count(), host_ms=[round(h * 1e3, 3) for h in host],
+                gpu_ms=round(max(gpu) * 1e3, 3))
+
 def run_engine(runs: list,                     # (experiment, label, seed, setting) tuples
                results="runs/reproduce",       # result folder
                config: EngineConfig | None = None) -> dict:
-    "Run the unfinished `runs` on `config.workers` processes, within `config.budget_s`; return what each run did."
+    "Run the unfinished `runs` on `config.workers` processes ('auto': engine_workers) within `config.budget_s`."
     ec, t_start = config or EngineConfig(), time.time()
     deadline = None if ec.budget_s is None else t_start + ec.budget_s - ec.margin_s
     todo = [r for r in runs if not result_path(results, *r).exists()]
@@ -670,7 +742,13 @@ def run_engine(runs: list,                     # (experiment, label, seed, setti
     n_train = len(get_dataset(ec.dataset, root=ec.root, split="train")) if todo else 0
     total = [min(n_train, st.train_images or n_train) // st.batch_size * st.epochs for _, _, _, st in todo]
     done = [_steps_done(job_folder(results, *r)) for r in todo]
-    report = dict(runs=len(runs), todo=len(todo), workers=ec.workers, budget_s=ec.budget_s, calibration=None)
+    choice = None
+    if ec.workers == "auto":
+        left = None if deadline is None else max(deadline - time.time(), 0.0)
+        choice = engine_workers(todo, [t - d for t, d in zip(total, done)], ec, left)
+        ec = replace(ec, workers=choice["workers"])
+    report = dict(runs=len(runs), todo=len(todo), workers=ec.workers, workers_choice=choice, budget_s=ec.budget_s,
+                  calibration=None)
     ctx = torch.multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(ec.workers, mp_context=ctx) if ec.workers and todo else None
     try:
