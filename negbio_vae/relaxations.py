@@ -652,11 +652,14 @@ def _gsm_papers(rate, temperature, tol=1e-4, validate=True):
 
 METHODS = ("eat_cubic", "eat_sigmoid", "gsm")   # the three relaxations the papers compare (the book's figures)
 
+@torch.compiler.disable    # the samplers size their work on the host: a compiled model runs the draw eagerly, whole
+def _draw(sampler: Sampler, rate, temperature, tol, validate): return sampler.sample(rate, temperature, tol, validate)
+
 def relaxed_poisson(rate: torch.Tensor, temperature: float,
                     method: str | Sampler = "eat_cubic",  # a key of SAMPLERS (or a Sampler)
                     tol: float = 1e-4, validate: bool = True) -> torch.Tensor:
     "Relaxed Poisson sample by the registered sampler `method`; exact integers at temperature 0."
-    return get_sampler(method).sample(rate, temperature, tol, validate)
+    return _draw(get_sampler(method), rate, temperature, tol, validate)
 
 
 # %% ../nbs/01_relaxations.ipynb #b179f0aa
