@@ -296,6 +296,7 @@ def _compile_rows(x, device, latents, arch, steps, warmup, hidden, cases, deadli
                          gain=None if compiled is None else compiled / eager,
                          compile_s=None if compiled is None else wall - steps * len(x) * seeds / compiled,
                          graphs=counters["stats"]["unique_graphs"], graph_breaks=sum(counters["graph_break"].values()),
+                         break_reasons=sorted({k.splitlines()[0][:100] for k in counters["graph_break"]}),
                          compile_error=error, ok=eager > 0))
 
 # %% ../nbs/11a_gpucheck.ipynb #d16d585e
