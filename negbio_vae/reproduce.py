@@ -30,7 +30,7 @@ __all__ = ['TAB1_MODELS', 'NEGBIO', 'TAB3_MODELS', 'ALL_MODELS', 'PAPER_TAB1', '
            'MNISTClassifier', 'mnist_classifier', 'inception_score_network', 'reconstructions', 'build', 'run_one',
            'result_path', 'run_grid', 'load_results', 'summarize', 'fmt', 'markdown_table', 'compare', 'Claim',
            'verdict_table', 'verdict_counts', 'main', 'pack_data', 'unpacked_root', 'Job', 'run_folder', 'job_folder',
-           'train_run', 'plan_budget', 'choose_workers', 'EngineConfig', 'engine_workers', 'run_engine',
+           'job_model', 'train_run', 'plan_budget', 'choose_workers', 'EngineConfig', 'engine_workers', 'run_engine',
            'merge_results', 'restore_results', 'recon_generation_metrics']
 
 # %% ../nbs/12_reproduce.ipynb #070f14c2
@@ -534,6 +534,16 @@ def _u8(x, data_range):
     return ((x - lo) / (hi - lo) * 255).round().clamp(0, 255).to(torch.uint8)
 
 # %% ../nbs/12_reproduce.ipynb #dc67d2dc
+def job_model(label: str,
+              seeds: int | tuple,      # a run's seed, or a tuple of seeds trained as one SeedStack
+              setting: Setting, dataset: str = "mnist") -> nn.Module:
+    "The model of a job, each seed's initial weights as its own run would have them."
+    models = []
+    for s in seeds if isinstance(seeds, tuple) else (seeds,):
+        torch.manual_seed(s)
+        models.append(build(label, setting, dataset))
+    return SeedStack(models) if isinstance(seeds, tuple) else models[0]
+
 def train_run(job: Job) -> dict:
     "Train (or resume) a run, or a stack of `job.seeds`, to `job.stop_after` or its end; then evaluate and write."
     st, seeds = job.setting, job.seeds or (job.seed,)
@@ -545,11 +555,7 @@ def train_run(job: Job) -> dict:
     folder = job_folder(job.results, job.experiment, job.label, job.seeds or job.seed, st)
     train, test = _engine_data(job.dataset, job.root, device, st.train_images)
     before = _steps_done(folder)
-    models = []
-    for s in seeds:                                   # each seed's initial weights, as its own run would have them
-        torch.manual_seed(s)
-        models.append(build(job.label, st, job.dataset))
-    model = models[0] if job.seeds is None else SeedStack(models)
+    model = job_model(job.label, job.seeds or job.seed, st, job.dataset)
     cfg = TrainConfig(epochs=st.epochs, batch_size=st.batch_size, lr=st.lr, beta=st.beta, tau_end=st.tau_end,
                       seed=seeds[0], device=str(device), progress=False, log_every=job.log_every, out_dir=str(folder),
                       checkpoint_every=job.checkpoint_every, resume=True, stop_after=job.stop_after, amp=job.amp,
@@ -709,17 +715,11 @@ def engine_workers(todo: list,             # the engine's jobs: (experiment, lab
         return dict(workers=max(1, min(len(todo), cap)), rule="cpu", cores=os.cpu_count())
     shape, seen, host, gpu = dataset_info(ec.dataset).shape, {}, [], []
     for _, label, s, st in todo:
-        seeds = s if isinstance(s, tuple) else (s,)
-        key = (label, len(seeds), st)
+        key = (label, len(s) if isinstance(s, tuple) else 0, st)    # 0: a lone model, not a stack
         if key not in seen:                        # one profile per model, seed count and setting (eager, fp32)
-            models = []
-            for seed in seeds:
-                torch.manual_seed(seed)
-                models.append(build(label, st, ec.dataset))
             x = torch.rand(st.batch_size, *shape, generator=torch.Generator().manual_seed(0))
-            seen[key] = update_seconds(profile_update(models[0] if len(seeds) == 1 else SeedStack(models), x, device,
-                                                      steps=10, warmup=3))
-            del models
+            seen[key] = update_seconds(profile_update(job_model(label, s, st, ec.dataset), x, device, steps=10,
+                                                      warmup=3))
         host.append(seen[key][0])
         gpu.append(seen[key][1] or 0.0)
     if device.type == "cuda": torch.cuda.empty_cache()
